@@ -86,6 +86,16 @@ def test_loss_is_mlm_plus_nsp_and_ignores_minus_100():
     torch.testing.assert_close(nsp_only.loss, nsp_loss)
 
 
+def test_a_batch_with_no_masked_position_has_zero_mlm_loss_not_nan():
+    torch.manual_seed(0)
+    model = BertForPretraining(tiny())
+    ids, _ = batch()
+    out = model(ids, labels=torch.full_like(ids, -100))
+    assert out.loss.item() == 0.0
+    out.loss.backward()  # and a finite (zero) gradient
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_decoder_is_tied_to_word_embeddings():
     torch.manual_seed(0)
     model = BertForPretraining(tiny())

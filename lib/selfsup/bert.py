@@ -220,7 +220,11 @@ class BertForPretraining(nn.Module):
         nsp_logits = self.nsp(out.pooler_output)  # (B, 2)
         mlm_loss = nsp_loss = loss = None
         if labels is not None:
-            mlm_loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+            # Mean over the masked positions. A batch in which masking picked no position (short lines, small
+            # batches) has nothing to predict: its loss is 0, not the 0/0 = NaN of a plain mean.
+            n_targets = (labels != -100).sum().clamp(min=1)
+            mlm_loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum")
+            mlm_loss = mlm_loss / n_targets
             loss = mlm_loss
         if next_sentence_label is not None:
             nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.flatten())
