@@ -12,17 +12,8 @@ import torch
 from ddp_worker import TinyClassifier, TinyConfig, TinyLM, make_batches
 from torch.utils.data import DataLoader
 
-from selfsup.train import (
-    TrainConfig,
-    latest_checkpoint,
-    load_checkpoint,
-    load_model,
-    make_optimizer,
-    make_scheduler,
-    register_model,
-    save_checkpoint,
-    train,
-)
+from selfsup.checkpoint import latest_checkpoint, load_checkpoint, load_model, register_model, save_checkpoint
+from selfsup.train import TrainConfig, make_optimizer, make_scheduler, train
 
 register_model("tiny-test", TinyLM, TinyConfig)
 register_model("tiny-test", TinyClassifier, TinyConfig, default=False)

@@ -7,8 +7,8 @@ import random
 import pytest
 import torch
 
+from selfsup.checkpoint import load_model
 from selfsup.cli import main
-from selfsup.train import load_model
 
 SUBJECTS = ["the cat", "a dog", "my friend", "the teacher", "our baker", "the old man"]
 VERBS = ["likes", "hates", "eats", "sees", "wants"]

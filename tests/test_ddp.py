@@ -9,7 +9,8 @@ import pytest
 import torch
 from ddp_worker import DDP_CONFIG, TinyConfig, TinyLM, make_batches
 
-from selfsup.train import TrainConfig, load_checkpoint, train
+from selfsup.checkpoint import load_checkpoint
+from selfsup.train import TrainConfig, train
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 

@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from selfsup.train import History, TrainConfig, load_model, resolve_device, save_checkpoint, train
+from selfsup.checkpoint import load_model, save_checkpoint
+from selfsup.train import History, TrainConfig, resolve_device, train
 
 MODELS = ("bert", "gpt", "seq2seq")
 # Sizes for a laptop CPU: "tiny" trains in seconds, "small" in minutes.
