@@ -73,7 +73,11 @@ def test_loss_is_mlm_plus_nsp_and_ignores_minus_100():
     nsp = torch.tensor([0, 1, 1])
     out = model(ids, token_type_ids=tt, labels=labels, next_sentence_label=nsp)
     keep = labels != -100
-    mlm = F.cross_entropy(out.logits[keep], labels[keep])
+    full = model(ids, token_type_ids=tt).logits  # (B, T, V) without labels
+    assert full.shape == (*ids.shape, V)
+    # with labels, the head scores only the labelled positions: (N, V), row-major
+    torch.testing.assert_close(out.logits, full[keep])
+    mlm = F.cross_entropy(full[keep], labels[keep])
     nsp_loss = F.cross_entropy(out.nsp_logits, nsp)
     torch.testing.assert_close(out.mlm_loss, mlm)
     torch.testing.assert_close(out.nsp_loss, nsp_loss)
@@ -189,7 +193,7 @@ def test_norm_first_variant_runs():
     model = BertForPretraining(tiny(norm_first=True))
     ids, _ = batch()
     out = model(ids, labels=ids, output_hidden_states=True)
-    assert out.logits.shape == (3, 12, V) and len(out.hidden_states) == 3
+    assert out.logits.shape == (3 * 12, V) and len(out.hidden_states) == 3
     assert abs(out.loss.item() - math.log(V)) < 0.3
 
 

@@ -84,7 +84,12 @@ class BertModelOutput:
 
 @dataclass
 class BertPretrainingOutput:
-    """Pre-training output: the summed loss, its two parts, MLM logits (B, T, V) and NSP logits (B, 2)."""
+    """Pre-training output: the summed loss, its two parts, MLM logits and NSP logits (B, 2).
+
+    `logits` are (B, T, V) when no labels are given. With labels they are (N, V): the scores at the N
+    positions where labels != -100, in row-major order (`labels[labels != -100]` are their targets),
+    because the MLM head only runs where a word was hidden.
+    """
 
     loss: Tensor | None
     logits: Tensor
@@ -153,7 +158,10 @@ class BertModel(nn.Module):
         """input_ids, attention_mask, token_type_ids: (B, T). Every token attends to every real token."""
         x = self.embeddings(input_ids, token_type_ids)  # (B, T, C)
         # No mask at all when there is no padding lets SDPA pick its fastest kernel.
-        mask = padding_mask(attention_mask) if attention_mask is not None else None  # (B, 1, 1, T)
+        # An all-ones mask is dropped too (one host sync): on a GPU any mask rules out the flash kernel.
+        mask = None
+        if attention_mask is not None and not attention_mask.bool().all():
+            mask = padding_mask(attention_mask)  # (B, 1, 1, T)
         hidden = [x] if output_hidden_states else None
         for block in self.layers:
             x, _ = block(x, attn_mask=mask)
@@ -216,15 +224,18 @@ class BertForPretraining(nn.Module):
         trains by MLM alone (RoBERTa-style).
         """
         out = self.bert(input_ids, attention_mask, token_type_ids, output_hidden_states)
-        logits = self.mlm(out.last_hidden_state)  # (B, T, V)
         nsp_logits = self.nsp(out.pooler_output)  # (B, 2)
         mlm_loss = nsp_loss = loss = None
-        if labels is not None:
-            # Mean over the masked positions. A batch in which masking picked no position (short lines, small
-            # batches) has nothing to predict: its loss is 0, not the 0/0 = NaN of a plain mean.
-            n_targets = (labels != -100).sum().clamp(min=1)
-            mlm_loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum")
-            mlm_loss = mlm_loss / n_targets
+        if labels is None:
+            logits = self.mlm(out.last_hidden_state)  # (B, T, V)
+        else:
+            # Score only the hidden words: about 85% of positions have no target, and the head's (., V)
+            # output is the largest activation of the model, so this saves most of the head's time and memory.
+            hidden = labels != -100  # (B, T)
+            logits = self.mlm(out.last_hidden_state[hidden])  # (N, V)
+            # A batch in which masking picked no position (short lines, small batches) has nothing to
+            # predict: its loss is 0, not the 0/0 = NaN of a plain mean over no targets.
+            mlm_loss = F.cross_entropy(logits, labels[hidden], reduction="sum") / max(logits.size(0), 1)
             loss = mlm_loss
         if next_sentence_label is not None:
             nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.flatten())

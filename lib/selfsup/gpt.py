@@ -199,8 +199,10 @@ class GPT(nn.Module):
 
         loss = None
         if labels is not None:
-            # Position i predicts token i + 1: drop the last prediction and the first label.
-            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100)
+            # Position i predicts token i + 1: shift the labels left and ignore the last position. Shifting the
+            # small labels tensor instead of slicing the (B, T, V) logits saves a copy of the largest activation.
+            targets = F.pad(labels[:, 1:], (0, 1), value=-100)  # (B, T)
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
         return CausalLMOutput(loss, logits, tuple(new_cache) if use_cache else None)
 
     @torch.no_grad()
