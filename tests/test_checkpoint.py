@@ -19,15 +19,6 @@ register_model("tiny-test", TinyLM, TinyConfig)
 register_model("tiny-test", TinyClassifier, TinyConfig, default=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run fastest on one thread; on a busy 2-core machine, two threads wait on each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(seed=0, **kw):
     torch.manual_seed(seed)
     return TinyLM(TinyConfig(**kw))

@@ -16,15 +16,6 @@ OBJECTS = ["fish", "bread", "the park", "red apples", "warm soup", "the river"]
 TINY = ["--size", "tiny", "--seq-len", "24", "--vocab-size", "300", "--batch-size", "4", "--no-progress"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run fastest on one thread; on a busy 2-core machine, two threads wait on each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def corpus(n=60, seed=0):
     rng = random.Random(seed)
     return [f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} ." for _ in range(n)]
