@@ -1,6 +1,6 @@
 """A tiny model for the training tests, and the script each torchrun worker runs in tests/test_ddp.py.
 
-Usage: python -m torch.distributed.run --standalone --nproc_per_node=2 tests/ddp_worker.py OUT_DIR
+Usage: python -m torch.distributed.run --standalone --nproc_per_node=2 tests/ddp_worker.py OUT_DIR [DEVICE]
 Each rank trains the same tiny model on the same batch list and saves its parameters and history to OUT_DIR.
 """
 
@@ -88,14 +88,14 @@ def make_batches(n: int, batch_size: int = 4, seq: int = 8, vocab: int = 23, see
 DDP_CONFIG = dict(max_steps=3, lr=1e-2, warmup_steps=1, grad_accum=2, schedule="linear", seed=0)
 
 
-def main(out_dir: str) -> None:
+def main(out_dir: str, device: str = "cpu") -> None:
     torch.manual_seed(0)
     model = TinyLM(TinyConfig())
     history = train(
         model,
         make_batches(12),
         TrainConfig(**DDP_CONFIG),
-        device="cpu",
+        device=device,
         progress=False,
         checkpoint_dir=Path(out_dir) / "ckpt",
     )
@@ -104,4 +104,4 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

@@ -15,21 +15,19 @@ from selfsup.train import TrainConfig, train
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
-@pytest.mark.slow
-def test_two_ranks_match_one_process_on_concatenated_batches(tmp_path):
+def run_workers(tmp_path, nproc: int, device: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")}
-    env["CUDA_VISIBLE_DEVICES"] = ""  # gloo on CPU even on a GPU machine
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        str(WORKER),
-        str(tmp_path),
-    ]
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""  # gloo on CPU even on a GPU machine
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    cmd += [str(WORKER), str(tmp_path), device]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_two_ranks_match_one_process_on_concatenated_batches(tmp_path):
+    run_workers(tmp_path, nproc=2, device="cpu")
 
     r0 = torch.load(tmp_path / "rank0.pt")
     r1 = torch.load(tmp_path / "rank1.pt")
@@ -60,3 +58,13 @@ def test_two_ranks_match_one_process_on_concatenated_batches(tmp_path):
     ckpt = load_checkpoint(ckpt_files[0])
     assert ckpt["step"] == 3 and len(ckpt["extra"]["rng_ranks"]) == 2
     assert ckpt["extra"]["world_size"] == 2
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_ddp_on_one_gpu_with_nccl(tmp_path):
+    run_workers(tmp_path, nproc=1, device="cuda")
+    r0 = torch.load(tmp_path / "rank0.pt")
+    assert all(p.device.type == "cuda" for p in r0["state"].values())
+    assert all(torch.isfinite(torch.tensor(r0["loss"])))
+    assert (tmp_path / "ckpt" / "step_00000003.pt").exists()

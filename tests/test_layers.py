@@ -89,3 +89,17 @@ def test_bad_arguments_are_named():
         TransformerBlock(32, 4, 64, activation="swish")
     with pytest.raises(ValueError, match="reference"):
         set_attn_impl(MultiHeadAttention(32, 4), "flash")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16_sdpa_takes_the_flash_kernel_and_matches_the_reference():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    q, k, v = (t.cuda() for t in _qkv(b=2, h=4, tq=64, tk=64, d=64))
+    ref = attention_reference(q, k, v, is_causal=True)  # fp32
+    with torch.autocast("cuda", dtype=torch.bfloat16), sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        # no mask and is_causal: the call our models make without padding must be flash-eligible
+        fast = attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), is_causal=True)
+    assert fast.dtype == torch.bfloat16
+    torch.testing.assert_close(fast.float(), ref, atol=3e-2, rtol=3e-2)

@@ -1,0 +1,250 @@
+"""ToyWorld's task suites: disjoint splits, balanced labels, and labels checked independently of the generator."""
+
+import re
+from collections import Counter
+
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict
+
+from selfsup.data import ToyWorld, majority_baseline
+from selfsup.data.templates import NEGATIVE, POSITIVE
+from selfsup.data.world import CITY_COUNTRY, surface
+
+SIZES = (300, 60, 60)
+
+
+@pytest.fixture(scope="module")
+def tw():
+    return ToyWorld(seed=3, n_people=60)
+
+
+@pytest.fixture(scope="module")
+def suites(tw):
+    return {name: getattr(tw, name)(*SIZES) for name in ("sentiment", "pos", "nli", "qa", "nsp", "word_sense")}
+
+
+KEYS = {
+    "sentiment": ("text",),
+    "pos": ("tokens",),
+    "nli": ("premise", "hypothesis"),
+    "qa": ("question", "context"),
+    "nsp": ("sentence_a", "sentence_b"),
+    "word_sense": ("sentence",),
+}
+
+
+@pytest.mark.parametrize("name", list(KEYS))
+def test_splits_have_the_asked_sizes_and_share_no_example(suites, name):
+    dd = suites[name]
+    assert [len(dd[s]) for s in ("train", "validation", "test")] == list(SIZES)
+    keys = {s: {tuple(str(r[c]) for c in KEYS[name]) for r in dd[s]} for s in dd}
+    assert len(keys["train"]) == SIZES[0]  # no duplicates inside a split either
+    assert not keys["train"] & keys["validation"] and not keys["train"] & keys["test"]
+    assert not keys["validation"] & keys["test"]
+
+
+@pytest.mark.parametrize("name", ["sentiment", "pos", "nli", "qa"])
+def test_same_seed_same_data_and_another_seed_other_data(tw, suites, name):
+    again = getattr(ToyWorld(seed=3, n_people=60), name)(*SIZES)
+    assert again["test"].to_dict() == suites[name]["test"].to_dict()
+    other = getattr(tw, name)(*SIZES, seed=1)
+    assert other["test"].to_dict() != suites[name]["test"].to_dict()
+
+
+@pytest.mark.parametrize("name,n_classes", [("sentiment", 2), ("nli", 3), ("nsp", 2), ("word_sense", 10)])
+def test_labels_are_class_labels_and_balanced(suites, name, n_classes):
+    dd = suites[name]
+    assert isinstance(dd["train"].features["label"], ClassLabel)
+    assert dd["train"].features["label"].num_classes == n_classes
+    for split in dd:
+        counts = Counter(dd[split]["label"])
+        assert set(counts) == set(range(n_classes))
+        for c in counts.values():  # within 25 % of an even share
+            assert abs(c / len(dd[split]) - 1 / n_classes) <= 0.25 / n_classes
+    assert majority_baseline(dd) == pytest.approx(max(Counter(dd["test"]["label"]).values()) / SIZES[2], abs=0.2)
+
+
+def _polarity(text: str) -> int:
+    """An independent reading of a review: the clause after "but" (or the last clause) decides."""
+    clause = re.split(r"(?<!anything) (?:but|and) ", text)[-1]
+    if re.search(r"would never eat|would not recommend|\bhates?\b", clause):
+        return 0
+    if re.search(r"would recommend|would eat|\bloves?\b", clause):
+        return 1
+    adjectives = [w for w in clause.split() if w in POSITIVE or w in NEGATIVE]
+    assert len(adjectives) in (1, 2), text
+    assert len({w in POSITIVE for w in adjectives}) == 1, text  # "fresh and tasty": one polarity
+    positive = adjectives[0] in POSITIVE
+    negated = re.search(r"\bnot\b|far from|anything but", clause) is not None
+    return int(positive != negated)
+
+
+def test_sentiment_labels_follow_negation_and_but(suites):
+    dd = suites["sentiment"]
+    texts = [t for s in dd for t in dd[s]["text"]]
+    labels = [y for s in dd for y in dd[s]["label"]]
+    assert [_polarity(t) for t in texts] == labels
+    assert any(" not " in t for t in texts) and any(" but " in t for t in texts) and any("at all" in t for t in texts)
+    assert majority_baseline(dd) <= 0.6
+
+
+def test_pos_tags_align_with_tokens_and_some_words_change_tag(suites):
+    dd = suites["pos"]
+    names = dd["train"].features["tags"].feature.names
+    seen: dict[str, set[str]] = {}
+    for split in dd:
+        for tokens, tags in zip(dd[split]["tokens"], dd[split]["tags"], strict=True):
+            assert len(tokens) == len(tags)
+            for w, t in zip(tokens, tags, strict=True):
+                seen.setdefault(w, set()).add(names[t])
+    assert seen["."] == {"PUNCT"} and seen["the"] == {"DET"} and seen["she"] <= {"PRON"}
+    assert {"AUX", "VERB"} <= seen["has"]
+    assert sum(len(tags) > 1 for tags in seen.values()) >= 2  # e.g. has, cook, visit, that
+    assert 0.1 < majority_baseline(dd) < 0.4
+
+
+def _parse_hypothesis(text: str, tw):
+    name = next(n for n in tw.world.by_name if re.search(rf"\b{n}\b", text))
+    words = text.split()
+    negated = "not" in words
+    places = [w for w in words if w in CITY_COUNTRY or w in CITY_COUNTRY.values()]
+    if "born" in words or "birthplace" in words or "from" in words:
+        rel, value = "born_in", places[0]
+    elif "home" in words or "live" in words or "lives" in words or "lived" in words:
+        rel, value = "lives_in", places[0]
+    elif {"work", "works", "employs", "employed"} & set(words):
+        rel = "works_for"
+        value = words[words.index("employs") - 1] if "employs" in words else words[-2]
+    else:
+        rel, value = "likes", words[-2] if words[-2] != "often" else words[-4]
+    if rel != "likes" and value in CITY_COUNTRY.values():
+        rel = rel.replace("_in", "_country")
+    return tw.world.by_name[name], rel, value, negated
+
+
+def _true_in_world(person, rel, value) -> bool:
+    if rel == "born_country":
+        return CITY_COUNTRY[person.born_in] == value
+    if rel == "lives_country":
+        return CITY_COUNTRY[person.lives_in] == value
+    if rel == "works_for":
+        return surface(person.works_for) == value
+    if rel == "likes":
+        return value in person.likes
+    return getattr(person, rel) == value
+
+
+def test_nli_labels_agree_with_the_world(tw, suites):
+    dd = suites["nli"]
+    names = dd["train"].features["label"].names
+    kinds = Counter()
+    for split in dd:
+        for r in dd[split]:
+            person, rel, value, negated = _parse_hypothesis(r["hypothesis"], tw)
+            true = _true_in_world(person, rel, value) != negated
+            label = names[r["label"]]
+            kinds[label, rel] += 1
+            if label == "entailment":
+                assert true, r
+            elif label == "contradiction":
+                assert not true, r
+            else:  # neutral: the premise does not settle it, so it states no such fact of that person
+                base = rel.replace("_country", "_in")
+                stated = re.escape(person.name) in r["premise"] and (
+                    base != "likes" and _true_in_world(person, base, surface(getattr(person, base)))
+                )
+                if base == "likes":
+                    assert not re.search(rf"{person.name} \w+ {value} \.", r["premise"]), r
+                elif stated:
+                    keyword = {"born_in": "bor|birthplace|from", "lives_in": "liv|home", "works_for": "work|employ"}[
+                        base
+                    ]
+                    sentences = [s for s in r["premise"].split(" . ") if person.name in s]
+                    assert not any(re.search(keyword, s) for s in sentences if " and " not in s), r
+    assert kinds["entailment", "born_country"] + kinds["entailment", "lives_country"] > 0  # needs world knowledge
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_qa_spans_reproduce_the_answer_and_answer_the_question(tw, suites, language):
+    dd = suites["qa"] if language == "en" else tw.qa(*SIZES, language="zh")
+    for split in dd:
+        for r in dd[split]:
+            ctx, ans = r["context"], r["answer_text"]
+            assert ctx[r["answer_start"] : r["answer_start"] + len(ans)] == ans
+            assert r["tokens"] == ctx.split()
+            assert " ".join(r["tokens"][r["start_token"] : r["end_token"] + 1]) == ans
+            assert len(" ".join(r["tokens"][: r["start_token"]])) + (r["start_token"] > 0) == r["answer_start"]
+    if language == "en":
+        people = tw.world.by_name
+        for r in dd["test"]:
+            q = r["question"]
+            if q.startswith("who"):  # who works for x ? / who was born in x ?
+                p = people[r["answer_text"]]
+                assert q.split()[-2] in (surface(p.works_for), p.born_in)
+                continue
+            p = people[next(n for n in people if re.search(rf"\b{n}\b", q))]
+            if q.startswith("where was"):
+                assert r["answer_text"] == p.born_in
+            elif q.startswith("where does"):
+                assert r["answer_text"] == p.lives_in
+            elif q.startswith("which company"):
+                assert r["answer_text"] == surface(p.works_for)
+            elif q.startswith("in which year"):
+                assert r["answer_text"] == str(p.born_year)
+            elif q.startswith("what food"):
+                assert r["answer_text"] in p.likes
+            elif q.startswith("what animal"):
+                assert r["answer_text"] == p.pet
+            else:
+                assert r["answer_text"] == p.job
+        assert majority_baseline(dd) < 0.2
+
+
+def test_fact_qa_splits_people_and_answers_with_birthplaces(tw):
+    dd = tw.fact_qa()
+    people = [set(dd[s]["person"]) for s in ("train", "validation", "test")]
+    assert sum(map(len, people)) == 60 and not (people[0] & people[2]) and not (people[0] & people[1])
+    for split in dd:
+        for r in dd[split]:
+            assert r["answer"] == tw.world.by_name[r["person"]].born_in
+            assert r["question"] == f"where was {r['person']} born ?"
+    assert majority_baseline(dd) < 0.3
+    with pytest.raises(ValueError, match="one question per person"):
+        tw.fact_qa(50, 10, 10)
+
+
+def test_word_sense_points_at_the_ambiguous_word(tw, suites):
+    dd = suites["word_sense"]
+    names = dd["train"].features["label"].names
+    for r in dd["train"]:
+        assert r["sentence"].split()[r["word_index"]] == r["word"] == names[r["label"]].split(":")[0]
+    zh = tw.word_sense(*SIZES, language="zh")
+    senses = tw.sense_dictionary()
+    for r in zh["train"]:
+        assert r["sentence"].split()[r["word_index"]] == r["word"] == senses[names[r["label"]].replace(":", "#")]
+
+
+def test_nsp_pairs_come_from_one_document_or_two(tw, suites):
+    dd = suites["nsp"]
+    docs = tw.world.by_name
+    for r in dd["train"]:
+        a_names = {n for n in docs if n in r["sentence_a"]}
+        b_names = {n for n in docs if n in r["sentence_b"]}
+        if r["label"] == 1 and a_names and b_names:
+            assert not a_names & b_names or len(a_names | b_names) > 1
+
+
+def test_majority_baseline_by_hand():
+    dd = DatasetDict(
+        {"train": Dataset.from_dict({"label": [1, 1, 0]}), "test": Dataset.from_dict({"label": [0, 1, 1, 1]})}
+    )
+    assert majority_baseline(dd) == 0.75
+    dd = DatasetDict({"train": Dataset.from_dict({"tags": [[2, 2, 1]]}), "test": Dataset.from_dict({"tags": [[1, 2]]})})
+    assert majority_baseline(dd) == 0.5
+    dd = DatasetDict(
+        {
+            "train": Dataset.from_dict({"answer": ["a", "b", "b"]}),
+            "test": Dataset.from_dict({"answer": ["a", "c", "c", "b"]}),
+        }
+    )
+    assert majority_baseline(dd) == 0.25
