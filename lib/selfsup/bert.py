@@ -19,6 +19,8 @@ from selfsup.layers import (
     ATTN_IMPLS,
     TransformerBlock,
     check_choice,
+    check_dropout,
+    check_heads,
     check_positive,
     check_seq_len,
     init_weights,
@@ -60,13 +62,8 @@ class BertConfig:
             layer_norm_eps=self.layer_norm_eps,
             init_std=self.init_std,
         )
-        if self.d_model % self.n_heads != 0:
-            raise ValueError(
-                f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}; each head gets d_model // n_heads"
-                " dimensions"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
+        check_heads(self.d_model, self.n_heads)
+        check_dropout(self.dropout)
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(f"pad_token_id={self.pad_token_id!r} must be in [0, vocab_size={self.vocab_size})")
         check_choice("activation", self.activation, tuple(ACTIVATIONS))

@@ -70,8 +70,8 @@ class BertHead(nn.Module):
         return head
 
 
-class BertForSequenceClassification(BertHead):
-    """Cases 1 and 3: classify a sentence or a sentence pair from the pooled [CLS] state."""
+class _LinearClassifierHead(BertHead):
+    """A dropout and a fresh Linear(d_model, num_labels) on top of the body: what Cases 1-3 share."""
 
     def __init__(self, config: BertConfig, num_labels: int) -> None:
         super().__init__(config)
@@ -80,6 +80,10 @@ class BertForSequenceClassification(BertHead):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.d_model, num_labels)
         self._init_head(self.classifier)
+
+
+class BertForSequenceClassification(_LinearClassifierHead):
+    """Cases 1 and 3: classify a sentence or a sentence pair from the pooled [CLS] state."""
 
     def forward(
         self,
@@ -96,16 +100,8 @@ class BertForSequenceClassification(BertHead):
         return ClassifierOutput(loss, logits, out.hidden_states)
 
 
-class BertForTokenClassification(BertHead):
+class BertForTokenClassification(_LinearClassifierHead):
     """Case 2: one label per token from that token's final state."""
-
-    def __init__(self, config: BertConfig, num_labels: int) -> None:
-        super().__init__(config)
-        check_positive(num_labels=num_labels)
-        self.num_labels = num_labels
-        self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(config.d_model, num_labels)
-        self._init_head(self.classifier)
 
     def forward(
         self,

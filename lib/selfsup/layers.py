@@ -104,8 +104,7 @@ class MultiHeadAttention(nn.Module):
         attn_impl: AttnImpl = "sdpa",
     ) -> None:
         super().__init__()
-        if d_model % n_heads != 0:
-            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
+        check_heads(d_model, n_heads)
         self.n_heads, self.head_dim, self.cross = n_heads, d_model // n_heads, cross
         self.dropout, self.attn_impl = dropout, attn_impl
         if cross:
@@ -275,6 +274,18 @@ def check_positive(**fields: float) -> None:
     for name, value in fields.items():
         if not value > 0:
             raise ValueError(f"{name}={value!r} must be > 0")
+
+
+def check_heads(d_model: int, n_heads: int) -> None:
+    """Raise a ValueError unless the heads split d_model evenly."""
+    if d_model % n_heads != 0:
+        raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}; each head gets d_model // n_heads")
+
+
+def check_dropout(dropout: float) -> None:
+    """Raise a ValueError unless 0 <= dropout < 1."""
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout={dropout!r} must be in [0, 1)")
 
 
 def check_seq_len(t: int, max_len: int) -> None:

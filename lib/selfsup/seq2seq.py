@@ -20,6 +20,8 @@ from selfsup.layers import (
     KV,
     TransformerBlock,
     check_choice,
+    check_dropout,
+    check_heads,
     check_positive,
     check_seq_len,
     init_weights,
@@ -79,12 +81,8 @@ class Seq2SeqConfig:
             layer_norm_eps=self.layer_norm_eps,
             init_std=self.init_std,
         )
-        if self.d_model % self.n_heads != 0:
-            raise ValueError(
-                f"d_model={self.d_model} must be divisible by n_heads={self.n_heads} (head size d_model // n_heads)"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
+        check_heads(self.d_model, self.n_heads)
+        check_dropout(self.dropout)
         for name in ("pad_token_id", "decoder_start_token_id", "eos_token_id"):
             value = getattr(self, name)
             if value is not None and not 0 <= value < self.vocab_size:
