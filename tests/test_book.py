@@ -68,3 +68,24 @@ def test_book_loads_nothing_from_the_network(built_book):
     offenders = {k: v for k, v in offenders.items() if v}
     assert not offenders, f"pages load assets from the network: {offenders}"
     assert (html_dir / "_static" / "mathjax" / "tex-chtml.js").exists()
+
+
+@pytest.mark.slow
+def test_a_broken_expectation_fails_the_build(tmp_path):
+    """The book's promise: a claim that does not hold in this build stops the build."""
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_config.yml").write_text((ROOT / "_config.yml").read_text())
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/page\n")
+    header = (ROOT / "book" / "intro.md").read_text().split("---")[1]
+    cell = "```{code-cell} ipython3\nfrom selfsup.experiments import expect\nexpect('two is one', 2 == 1)\n```\n"
+    (tmp_path / "book" / "page.md").write_text(f"---{header}---\n\n# A page\n\n{cell}")
+    (tmp_path / "book" / "_ext").mkdir()
+    (tmp_path / "book" / "_ext" / "offline_assets.py").write_text((ROOT / "book/_ext/offline_assets.py").read_text())
+    proc = subprocess.run(
+        [str(JB), "build", str(tmp_path), "--warningiserror", "--keep-going"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode != 0
+    assert "two is one" in proc.stdout + proc.stderr
