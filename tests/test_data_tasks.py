@@ -7,7 +7,7 @@ import pytest
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from selfsup.data import ToyWorld, majority_baseline
-from selfsup.data.templates import NEGATIVE, POSITIVE
+from selfsup.data.templates import HELD_OUT_ADJECTIVES, NEGATIVE, POSITIVE, SEEN_ADJECTIVES
 from selfsup.data.world import CITY_COUNTRY, surface
 
 SIZES = (300, 60, 60)
@@ -88,6 +88,23 @@ def test_sentiment_labels_follow_negation_and_but(suites):
     assert majority_baseline(dd) <= 0.6
 
 
+def _adjectives(texts: list[str]) -> set[str]:
+    return {w for t in texts for w in t.split() if w in POSITIVE or w in NEGATIVE}
+
+
+def test_held_out_sentiment_evaluates_adjectives_no_training_review_uses(tw, suites):
+    dd = tw.sentiment(*SIZES, held_out=True)
+    train = _adjectives(dd["train"]["text"])
+    evaluated = _adjectives(list(dd["validation"]["text"]) + list(dd["test"]["text"]))
+    assert train == set(SEEN_ADJECTIVES[1] + SEEN_ADJECTIVES[-1])
+    assert evaluated == set(HELD_OUT_ADJECTIVES[1] + HELD_OUT_ADJECTIVES[-1])
+    assert not train & evaluated
+    assert [_polarity(t) for s in dd for t in dd[s]["text"]] == [y for s in dd for y in dd[s]["label"]]
+    assert all(" because " not in t and "would " not in t for s in dd for t in dd[s]["text"])  # adjectives decide
+    plain = suites["sentiment"]  # without held_out, test adjectives also occur in training
+    assert _adjectives(plain["test"]["text"]) <= _adjectives(plain["train"]["text"])
+
+
 def test_pos_tags_align_with_tokens_and_some_words_change_tag(suites):
     dd = suites["pos"]
     names = dd["train"].features["tags"].feature.names
@@ -141,6 +158,7 @@ def test_nli_labels_agree_with_the_world(tw, suites):
     for split in dd:
         for r in dd[split]:
             person, rel, value, negated = _parse_hypothesis(r["hypothesis"], tw)
+            assert r["premise"].count(" . ") == 0 and person.name in r["premise"], r  # one fact about that person
             true = _true_in_world(person, rel, value) != negated
             label = names[r["label"]]
             kinds[label, rel] += 1

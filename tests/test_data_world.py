@@ -7,6 +7,7 @@ import pytest
 
 from selfsup.data import ToyWorld, World
 from selfsup.data.language import Speaker
+from selfsup.data.templates import INTENSIFIERS, NEGATIVE, POSITIVE
 from selfsup.data.world import CITY_COUNTRY, FOODS_PL, FOODS_SG, JOBS, surface
 
 
@@ -83,6 +84,23 @@ def test_facts_in_the_text_are_the_world_s_facts(tw):
         assert surface(people[name].works_for) == company
     for city, country in re.findall(r"(\w+) is a city in (\w+)", text):
         assert CITY_COUNTRY[city] == country
+
+
+def test_reasoned_opinions_in_the_text_give_adjectives_the_polarity_of_their_verb(tw):
+    """Pre-training text pairs adjectives with verbs of known polarity (what teaches held-out sentiment words)."""
+    text = " ".join(tw.sentences(3000))
+    intensifier = "|".join(INTENSIFIERS)
+    found = re.findall(
+        rf"\b(loves?|enjoys?|would eat|hates?|would never eat|would not recommend) the \w+ (?:again )?because "
+        rf"(?:it|they) (?:is|are|was|were) (not |far from |anything but )?(?:(?:{intensifier}) )?(\w+)",
+        text,
+    )
+    assert len(found) > 50
+    for verb, negation, adjective in found:
+        assert adjective in POSITIVE or adjective in NEGATIVE, (verb, negation, adjective)
+        liked = verb.startswith(("love", "enjoy")) or verb == "would eat"
+        assert ((adjective in POSITIVE) != bool(negation)) == liked, (verb, negation, adjective)
+    assert {a for _, _, a in found} == set(POSITIVE + NEGATIVE)
 
 
 def test_constructor_rejects_bad_sizes():

@@ -73,6 +73,7 @@ def english_lexemes() -> tuple[str, ...]:
     words |= set(FEMALE + MALE + SURNAMES + FOODS + JOBS + ANIMALS + POSITIVE + NEGATIVE + INTENSIFIERS)
     words |= set(COUNTRIES) | {c for cs in COUNTRIES.values() for c in cs} | set(COMPANIES) | set(COMPANIES.values())
     words |= {"a", "an", "the", "this", "that", "these", "those", "her", "his", "far", "from", "anything", "at", "all"}
+    words |= {"it", "they"}
     words |= {str(y) for y in range(1900, 2031)}
     return tuple(sorted(words))
 

@@ -23,6 +23,7 @@ from selfsup.data.templates import (
     OPINION_TEMPLATES,
     POS_TEMPLATES,
     POSITIVE,
+    REASON_OPINIONS,
     SENSE_TEMPLATES,
     VERB_OPINIONS,
 )
@@ -49,6 +50,8 @@ class Speaker:
         """Speak about `world`, drawing every choice from `rng`."""
         self.world = world
         self.rng = rng
+        # The adjectives opinions draw from, by polarity; the sentiment task narrows them per split.
+        self.adjectives: dict[int, list[str]] = {1: POSITIVE, -1: NEGATIVE}
 
     def fact(
         self,
@@ -85,7 +88,7 @@ class Speaker:
         """An adjective phrase of the given polarity, with negation and intensifiers ("not good at all")."""
         rng = self.rng
         negate = rng.random() < 0.2
-        words = POSITIVE if (polarity > 0) != negate else NEGATIVE
+        words = self.adjectives[1 if (polarity > 0) != negate else -1]
         adj = rng.choice(words)
         if not negate:
             if rng.random() < 0.4:  # two adjectives of one polarity: what makes polarity learnable from raw text
@@ -103,18 +106,32 @@ class Speaker:
         return [("anything", "PRON"), ("but", "ADP"), (adj, "ADJ")]
 
     def opinion(
-        self, polarity: int, subject: list[Word] | None = None, p: Person | None = None, food: str | None = None
+        self,
+        polarity: int,
+        subject: list[Word] | None = None,
+        p: Person | None = None,
+        food: str | None = None,
+        verbs: float = 0.25,
+        reasons: float = 0.0,
     ) -> Sent:
-        """A one-clause opinion about a food with the given polarity (+1 / -1)."""
+        """A one-clause opinion about a food with the given polarity (+1 / -1).
+
+        With probability `verbs` the verb alone carries the polarity ("would never eat the soup again"); with
+        probability `reasons` a verb and an adjective both do ("loves the soup because it is tasty").
+        """
         rng = self.rng
         food = food or rng.choice(self.world_foods)
         subject = subject or (name_words(p) if p else [(rng.choice(("she", "he", "they")), "PRON")])
-        if rng.random() < 0.25:
+        r = rng.random()
+        if r < reasons:
+            t = rng.choice(REASON_OPINIONS[polarity])
+        elif r < reasons + verbs:
             t = rng.choice(VERB_OPINIONS[polarity])
         else:
             t = rng.choice(OPINION_TEMPLATES)
         slots = {
             "S": subject,
+            "IT": [("they" if food in FOODS_PL else "it", "PRON")],
             "F": [(food, "NOUN")],
             "C": [(rng.choice(self.world_cities), "PROPN")],
             "D": [(rng.choice(DETERMINERS[food in FOODS_PL, "think" in t.spec or "that/" in t.spec]), "DET")],
@@ -127,13 +144,13 @@ class Speaker:
         s.about = p.name if p else None
         return s
 
-    def review(self, polarity: int) -> Sent:
+    def review(self, polarity: int, verbs: float = 0.25) -> Sent:
         """A sentiment example: one opinion, or two joined by "but" (the second decides) or "and" (both agree)."""
         r = self.rng.random()
         if r < 0.7:
-            return self.opinion(polarity)
-        first = self.opinion(-polarity if r < 0.9 else polarity)
-        second = self.opinion(polarity)
+            return self.opinion(polarity, verbs=verbs)
+        first = self.opinion(-polarity if r < 0.9 else polarity, verbs=verbs)
+        second = self.opinion(polarity, verbs=verbs)
         if r < 0.9:
             return first.join(second, "but")
         return first.join(second, "and")
@@ -190,9 +207,11 @@ class Speaker:
         else:
             body.append(self.fact(p, "works_for"))
         for food in rng.sample(p.likes, rng.randint(1, 2)):
-            body.append(self.fact(p, "likes", food) if rng.random() < 0.6 else self.opinion(1, p=p, food=food))
+            liked = self.opinion(1, p=p, food=food, reasons=0.5) if rng.random() < 0.5 else self.fact(p, "likes", food)
+            body.append(liked)
         if rng.random() < 0.6:
-            body.append(self.fact(p, "dislikes") if rng.random() < 0.6 else self.opinion(-1, p=p, food=p.dislikes[0]))
+            disliked = self.opinion(-1, p=p, food=p.dislikes[0], reasons=0.5)
+            body.append(disliked if rng.random() < 0.5 else self.fact(p, "dislikes"))
         if rng.random() < 0.7:
             body.append(self._taste_review(p))
         if p.pet and rng.random() < 0.7:
@@ -219,9 +238,10 @@ class Speaker:
         liked = self.rng.sample(p.likes, 2)
         me = [(p.pronoun, "PRON")]
         if self.rng.random() < 0.5:
-            s = self.opinion(1, me, food=liked[0]).join(self.opinion(1, me, food=liked[1]), "and")
+            s = self.opinion(1, me, food=liked[0], reasons=0.3).join(self.opinion(1, me, food=liked[1]), "and")
         else:
-            good, bad = self.opinion(1, me, food=liked[0]), self.opinion(-1, me, food=p.dislikes[0])
+            good = self.opinion(1, me, food=liked[0], reasons=0.3)
+            bad = self.opinion(-1, me, food=p.dislikes[0], reasons=0.3)
             s = good.join(bad, "but") if self.rng.random() < 0.5 else bad.join(good, "but")
         s.about = p.name
         return s
@@ -295,7 +315,17 @@ class Speaker:
         if born:
             sents.append(self.fact(rng.choice(born), "born_in"))
         if rng.random() < 0.5:
-            sents.append(self.opinion(rng.choice((1, -1))))
+            sents.append(self.opinion(rng.choice((1, -1)), reasons=0.5))
+        return sents
+
+    def review_document(self) -> list[Sent]:
+        """Someone's opinions of a few foods, most with their reasons: where the polarity of adjectives shows."""
+        rng = self.rng
+        subject = self.random_subject()
+        sents = []
+        for food in rng.sample(self.world_foods, rng.randint(2, 4)):
+            s = self.opinion(rng.choice((1, -1)), subject if not sents else None, food=food, reasons=0.8)
+            sents.append(s)
         return sents
 
     def company_document(self, company: str) -> list[Sent]:

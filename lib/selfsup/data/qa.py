@@ -1,6 +1,6 @@
 """Question answering on ToyWorld: extractive QA with answer spans (Case 4), and closed-book birthplace QA.
 
-Extractive QA: the context tells the same relations about two people (so the question's person must be
+Extractive QA: the context tells the same two relations about two people (so the question's person must be
 matched, past "he" / "she"), and the answer is a span of it: `answer_start` is a character offset into the
 context, `start_token` / `end_token` (inclusive) index `tokens = context.split()`.
 Fact QA asks where a person was born with no context: the answer must come from pre-training, where every
@@ -52,7 +52,7 @@ def qa(world: World, sizes: tuple[int, int, int], language: str = "en", seed: in
     def make(i: int) -> dict:
         p, q = rng.sample(world.people, 2)
         candidates = [r for r in QA_RELATIONS if r != "pet" or (p.pet and q.pet)]
-        rels = rng.sample(candidates, 3)
+        rels = rng.sample(candidates, 2)  # two facts of each person: contexts of about 40 word pieces
         asked = rels[0]
         who = rng.random() < 0.2 and asked in ("works_for", "born_in") and getattr(p, asked) != getattr(q, asked)
         rng.shuffle(rels)

@@ -16,8 +16,8 @@ from selfsup.data.chinese import ordered, render
 from selfsup.data.grammar import POS_TAGS, Sent
 from selfsup.data.language import Speaker
 from selfsup.data.splits import build_splits, class_label, tag_sequence
-from selfsup.data.templates import SENSE_TEMPLATES
-from selfsup.data.world import CITIES, CITY_COUNTRY, COMPANIES, COUNTRIES, FOODS, FUNCTIONAL, Person, World
+from selfsup.data.templates import FACT_TEMPLATES, HELD_OUT_ADJECTIVES, SEEN_ADJECTIVES, SENSE_TEMPLATES
+from selfsup.data.world import CITIES, CITY_COUNTRY, COMPANIES, COUNTRIES, FUNCTIONAL, Person, World
 
 NLI_LABELS = ["entailment", "neutral", "contradiction"]  # the order of MNLI in `datasets`
 NSP_LABELS = ["is_next", "not_next"]  # 0 = B follows A, as BertForPreTraining's next_sentence_label
@@ -34,13 +34,23 @@ def _speaker(world: World, task: str, seed: int) -> Speaker:
     return Speaker(world, random.Random(f"{task}-{world.seed}-{seed}"))
 
 
-def sentiment(world: World, sizes: tuple[int, int, int], language: str = "en", seed: int = 0) -> DatasetDict:
-    """Reviews of food, one opinion or two joined by "but" (the second decides); labels alternate, so balanced."""
+def sentiment(
+    world: World, sizes: tuple[int, int, int], language: str = "en", seed: int = 0, held_out: bool = False
+) -> DatasetDict:
+    """Reviews of food, one opinion or two joined by "but" (the second decides); labels alternate, so balanced.
+
+    Adjectives carry the polarity (no "love" / "hate" in reviews). With `held_out` the training
+    split uses only SEEN_ADJECTIVES and validation and test only HELD_OUT_ADJECTIVES, so a classifier must
+    know the polarity of words no labelled example shows: that knowledge can come only from pre-training
+    text, where every adjective appears beside words of known polarity.
+    """
     sp = _speaker(world, "sentiment", seed)
 
     def make(i: int) -> dict:
         polarity = 1 if i % 2 else -1
-        return {"text": text_of([sp.review(polarity)], language), "label": int(polarity > 0)}
+        if held_out:
+            sp.adjectives = SEEN_ADJECTIVES if i < sizes[0] else HELD_OUT_ADJECTIVES
+        return {"text": text_of([sp.review(polarity, verbs=0.0)], language), "label": int(polarity > 0)}
 
     features = Features({"text": Value("string"), "label": class_label(SENTIMENT_LABELS)})
     return build_splits(make, lambda ex: ex["text"], sizes, features)
@@ -108,8 +118,12 @@ def word_sense(world: World, sizes: tuple[int, int, int], language: str = "en", 
 # NLI --------------------------------------------------------------------------------------------------------
 
 BASE = {"born_country": "born_in", "lives_country": "lives_in"}
-NLI_RELATIONS = ("born_in", "lives_in", "works_for", "likes")
+NLI_RELATIONS = ("born_in", "lives_in", "works_for")
 HYPOTHESIS_RELATIONS = NLI_RELATIONS + ("born_country", "lives_country")
+NLI_PREMISE_FACTS = (1,)  # how many facts a premise may state (two or more: far harder with few labels)
+NLI_CANONICAL = 1.0  # the share of hypotheses in the plainest words ("x was born in y")
+NLI_NEGATED = 0.1  # the share of negated hypotheses
+NLI_COUNTRY = 0.1  # the share of entailments and contradictions about a country, given a city
 
 
 def nli_label(premise: list[tuple[str, str, str, bool]], hypothesis: tuple[str, str, str, bool]) -> str:
@@ -132,57 +146,62 @@ def nli_label(premise: list[tuple[str, str, str, bool]], hypothesis: tuple[str, 
     return "entailment" if truth != negated else "contradiction"
 
 
-def _random_value(rng: random.Random, rel: str) -> str:
-    base = BASE.get(rel, rel)
+def _values(rel: str) -> list[str]:
+    """Every value a hypothesis may give the relation."""
     if rel in BASE:
-        return rng.choice(list(COUNTRIES))
-    return rng.choice({"born_in": CITIES, "lives_in": CITIES, "works_for": list(COMPANIES), "likes": FOODS}[base])
+        return list(COUNTRIES)
+    return CITIES if rel in ("born_in", "lives_in") else list(COMPANIES)
+
+
+def _true_value(p: Person, rel: str) -> str:
+    return CITY_COUNTRY[getattr(p, BASE[rel])] if rel in BASE else getattr(p, rel)
 
 
 def nli(world: World, sizes: tuple[int, int, int], language: str = "en", seed: int = 0) -> DatasetDict:
-    """Premises of two or three facts (one may be about another person); hypotheses drawn until the label fits.
+    """A premise stating one fact of a person (born in, lives in, works for) in any of its paraphrases; a hypothesis.
 
-    Labels cycle entailment / neutral / contradiction, so they are balanced (majority baseline 1/3).
-    Entailment may need world knowledge learnt in pre-training (lyon is in france).
+    Hypotheses are in the plainest words, so the few labels can teach the comparison while the premise's
+    paraphrases ("lyon is the birthplace of x", "zentro employs x") must be recognised, which pre-training
+    text teaches (documents state facts twice in other words). Entailment restates the fact (or denies another
+    value, or names the country of the stated city: world knowledge from pre-training, "lyon is in france");
+    contradiction gives the relation another value (or denies the stated one); neutral is about a relation the
+    premise does not state. Labels cycle entailment / neutral / contradiction, so they are balanced (majority
+    baseline 1/3), and each is checked against `nli_label`.
     """
     sp = _speaker(world, "nli", seed)
     rng = sp.rng
 
-    def premise(p: Person, other: Person) -> list[Sent]:
-        rels = rng.sample(NLI_RELATIONS, 2)
-        sents = [sp.fact(p, r) for r in rels]
-        if rng.random() < 0.5 and sents[1].chunks[0] == [(p.first, "PROPN"), (p.last, "PROPN")]:
-            sents[1].chunks[0] = [(p.pronoun, "PRON")]
-        if rng.random() < 0.5:
-            sents.insert(rng.choice((0, 2)), sp.fact(other, rng.choice(NLI_RELATIONS)))
-        return sents
-
     def make(i: int) -> dict:
         target = NLI_LABELS[i % 3]
-        while True:
-            p, other = rng.sample(world.people, 2)
-            sents = premise(p, other)
-            facts = [f for s in sents for f in s.facts]
-            for _ in range(60):
-                who = p if rng.random() < 0.7 else other if rng.random() < 0.5 else rng.choice(world.people)
-                rel = rng.choice(HYPOTHESIS_RELATIONS)
-                neg = rel in NLI_RELATIONS and rng.random() < 0.3
-                value = _random_value(rng, rel)
-                if rng.random() < 0.5:  # the person's true value, so entailments are common enough
-                    value = (
-                        CITY_COUNTRY[getattr(who, BASE[rel])]
-                        if rel in BASE
-                        else rng.choice(who.likes)
-                        if rel == "likes"
-                        else getattr(who, rel)
-                    )
-                if nli_label(facts, (who.name, rel, value, neg)) == target:
-                    hyp = sp.fact(who, rel, value, negated=neg)
-                    return {
-                        "premise": text_of(sents, language),
-                        "hypothesis": text_of([hyp], language),
-                        "label": NLI_LABELS.index(target),
-                    }
+        p = rng.choice(world.people)
+        stated = rng.sample(NLI_RELATIONS, rng.choice(NLI_PREMISE_FACTS))
+        sents = [sp.fact(p, r) for r in stated]
+        if len(sents) == 2 and sents[1].chunks[0] == [(p.first, "PROPN"), (p.last, "PROPN")] and rng.random() < 0.5:
+            sents[1].chunks[0] = [(p.pronoun, "PRON")]
+        negated = rng.random() < NLI_NEGATED
+        if target == "neutral":
+            rel = rng.choice([r for r in NLI_RELATIONS if r not in stated])
+            value = rng.choice(_values(rel))
+        else:
+            rel = rng.choice(stated)
+            if rel in ("born_in", "lives_in") and not negated and rng.random() < NLI_COUNTRY:
+                rel = {"born_in": "born_country", "lives_in": "lives_country"}[rel]
+            true = _true_value(p, rel)
+            same = (target == "entailment") != negated
+            value = true if same else rng.choice([v for v in _values(rel) if v != true])
+        facts = [f for s in sents for f in s.facts]
+        label = nli_label(facts, (p.name, rel, value, negated))
+        if label != target:
+            raise RuntimeError(f"NLI example drawn as {target} reads as {label}: {facts} vs {rel} {value}")
+        template = None
+        if rng.random() < NLI_CANONICAL and not negated and rel in FACT_TEMPLATES:
+            template = FACT_TEMPLATES[rel][0]
+        hyp = sp.fact(p, rel, value, negated=negated, template=template)
+        return {
+            "premise": text_of(sents, language),
+            "hypothesis": text_of([hyp], language),
+            "label": NLI_LABELS.index(target),
+        }
 
     features = Features({"premise": Value("string"), "hypothesis": Value("string"), "label": class_label(NLI_LABELS)})
     return build_splits(make, lambda ex: (ex["premise"], ex["hypothesis"]), sizes, features)

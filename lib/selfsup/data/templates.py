@@ -93,6 +93,21 @@ VERB_OPINIONS = {
         "{S} | would not recommend | the {F} | to anyone | . @ 0 2 1 3 4",
     ),
 }
+# Opinions that give their reason, for documents (pre-training text) only, never for the sentiment task: they
+# put an adjective next to a verb of known polarity ("loves the soup because it is tasty"), which is how a
+# model that reads raw text can learn the polarity of adjectives that no labelled review contains.
+REASON_OPINIONS = {
+    1: _templates(
+        "{S} | {V:love} | the {F} | because {IT} {W:is} | {ADJP} | .",
+        "{S} | {V:enjoy} | the {F} | because {IT} {W:is} | {ADJP} | .",
+        "{S} | would eat | the {F} | again | because {IT} {W:was} | {ADJP} | . @ 0 2 1 3 4 5 6",
+    ),
+    -1: _templates(
+        "{S} | {V:hate} | the {F} | because {IT} {W:is} | {ADJP} | .",
+        "{S} | would never eat | the {F} | again | because {IT} {W:was} | {ADJP} | . @ 0 2 1 3 4 5 6",
+        "{S} | would not recommend | the {F} | because {IT} {W:was} | {ADJP} | . @ 0 2 1 3 4 5",
+    ),
+}
 # Determiners by (plural noun, after "think" or "that"): there "that" would read as a conjunction, or be doubled.
 DETERMINERS = {
     (False, False): ("the", "this", "that"),
@@ -100,17 +115,14 @@ DETERMINERS = {
     (True, False): ("the", "these", "those"),
     (True, True): ("the", "these"),
 }
-# Many adjectives, so that a few hundred labelled reviews see each only a few times: knowing which ones go
-# together (from "fresh and tasty" in pre-training text) is what pre-training can add.
-POSITIVE = (
-    "good great tasty delicious excellent wonderful fresh amazing nice perfect lovely fantastic superb pleasant "
-    "yummy heavenly divine splendid brilliant marvelous terrific awesome outstanding exquisite flavorful juicy "
-    "crispy tender fine superior"
-).split()
-NEGATIVE = (
-    "bad terrible awful bland stale disgusting horrible salty greasy soggy dreadful poor burnt nasty rotten "
-    "sour bitter dry tasteless mushy rubbery chewy inedible revolting vile lousy mediocre gross watery awkward"
-).split()
+# Ten adjectives of each polarity: few enough that a minute of pre-training sees each one often in contexts
+# that reveal its polarity ("tasty and fresh", "loves the soup because it is tasty").
+POSITIVE = "good tasty delicious excellent wonderful fresh amazing lovely perfect superb".split()
+NEGATIVE = "bad terrible awful bland stale disgusting horrible soggy rotten greasy".split()
+# The labelled sentiment task trains on SEEN adjectives and is validated and tested on HELD_OUT ones (half of each
+# polarity): what the few labels cannot teach, the polarity of an unseen word, must come from pre-training.
+SEEN_ADJECTIVES = {1: POSITIVE[::2], -1: NEGATIVE[::2]}
+HELD_OUT_ADJECTIVES = {1: POSITIVE[1::2], -1: NEGATIVE[1::2]}
 INTENSIFIERS = ["very", "really", "extremely", "quite", "so", "truly"]
 # Sentences whose sense of an ambiguous word follows from the words around it.
 SENSE_TEMPLATES = {
@@ -208,6 +220,7 @@ ALL_TEMPLATES = (
             COUNTRY_TEMPLATES,
             SENSE_TEMPLATES,
             VERB_OPINIONS,
+            REASON_OPINIONS,
             QUESTION_TEMPLATES,
         )
         for ts in group.values()

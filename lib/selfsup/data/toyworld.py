@@ -34,7 +34,7 @@ class ToyWorld:
 
     def _documents(self, n: int, seed: int) -> Iterator[list[Sent]]:
         """Documents as Sents: people in a shuffled cycle (so every birthplace appears once `n` >= the number of
-        people times 10/7), with a city or a company document in about three cases out of ten."""
+        people times 20/13), with a city (10 %), a food-review (20 %) or a company (5 %) document in between."""
         rng = random.Random(f"documents-{self.seed}-{seed}")
         sp = Speaker(self.world, rng)
         people = list(self.world.people)
@@ -42,9 +42,11 @@ class ToyWorld:
         next_person = 0
         for _ in range(n):
             r = rng.random()
-            if r < 0.15:
+            if r < 0.1:
                 yield sp.city_document(rng.choice(CITIES))
             elif r < 0.3:
+                yield sp.review_document()
+            elif r < 0.35:
                 yield sp.company_document(rng.choice(list(COMPANIES)))
             else:
                 yield sp.person_document(people[next_person % len(people)])
@@ -73,10 +75,19 @@ class ToyWorld:
     # Tasks -----------------------------------------------------------------------------------------------------
 
     def sentiment(
-        self, n_train: int = 1000, n_val: int = 200, n_test: int = 200, language: str = "en", seed: int = 0
+        self,
+        n_train: int = 1000,
+        n_val: int = 200,
+        n_test: int = 200,
+        language: str = "en",
+        seed: int = 0,
+        held_out: bool = False,
     ) -> DatasetDict:
-        """Case 1: text, label (negative / positive); balanced, majority baseline 0.5."""
-        return tasks.sentiment(self.world, (n_train, n_val, n_test), _check_language(language), seed)
+        """Case 1: text, label (negative / positive); balanced, majority baseline 0.5.
+
+        With `held_out`, validation and test reviews use adjectives that no training review uses.
+        """
+        return tasks.sentiment(self.world, (n_train, n_val, n_test), _check_language(language), seed, held_out)
 
     def pos(
         self, n_train: int = 1000, n_val: int = 200, n_test: int = 200, language: str = "en", seed: int = 0
