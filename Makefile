@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup book test lint bench clean
+.PHONY: setup book test lint bench learnability clean
 
 setup: $(STAMP)  ## venv with the pinned dependencies and selfsup (editable); quick when nothing changed
 
@@ -25,6 +25,9 @@ lint: setup  ## ruff alone
 
 bench: setup  ## speed and memory against the reference implementations; writes benchmarks/results/
 	$(BIN)/python benchmarks/run.py
+
+learnability: setup  ## does pre-training help on ToyWorld? 3 seeds, about 7 minutes; exits 1 if not
+	$(BIN)/python benchmarks/learnability.py
 
 clean:  ## remove build outputs (keeps the venv)
 	rm -rf _build .pytest_cache
