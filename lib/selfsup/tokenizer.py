@@ -50,7 +50,13 @@ def train_wordpiece(
     max_len: int = 128,
     split_cjk_chars: bool = False,
 ) -> PreTrainedTokenizerFast:
-    """Train a BERT-style WordPiece tokenizer; ids 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK]."""
+    """Train a BERT-style WordPiece tokenizer; ids 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK].
+
+    Known limit: the `tokenizers` WordPiece trainer breaks frequency ties in an order that changes from one
+    process to the next (its "##" continuation pieces get ids in hash-map order), so two trainings on the same
+    corpus can differ at the edge of the vocabulary; byte-level BPE does not. Save the tokenizer with the model
+    (the CLI does) rather than retraining it to reproduce a run.
+    """
     texts = _non_blank(texts)
     tok = Tokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix="##"))
     # BERT splits every CJK character into its own word; the toy Chinese of the course writes
