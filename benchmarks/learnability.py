@@ -51,21 +51,32 @@ def model_config(vocab_size: int, args: argparse.Namespace) -> BertConfig:
     )
 
 
-def pack(docs: list[list[str]], tok: object, seq_len: int) -> list[list[int]]:
-    """Documents cut at sentence ends into pieces of at most `seq_len` word pieces, each [CLS] ... [SEP].
+def pack(docs: list[list[str]], tok: object, seq_len: int) -> list[dict]:
+    """Documents cut at sentence ends into pieces of at most `seq_len` word pieces, as BERT's sentence pairs.
 
-    Short pieces cost less per step than whole padded documents, so a minute of pre-training sees more text.
+    A piece of two or more sentences becomes `[CLS] A [SEP] B [SEP]` (its first half of sentences, then the
+    rest) with token_type_ids 0 then 1, as in BERT's pre-training, so that NLI and QA, which put their second
+    text in segment B, fine-tune a model that has seen pairs. Short pieces cost less per step than whole
+    padded documents, so a minute of pre-training sees more text.
     """
-    out = []
+    pieces: list[list[list[int]]] = []
     for doc in docs:
-        piece: list[int] = []
+        piece: list[list[int]] = []
         for sentence in doc:
-            ids = tok(sentence, add_special_tokens=False)["input_ids"][: seq_len - 2]
-            if piece and len(piece) + len(ids) > seq_len - 2:
-                out.append([tok.cls_token_id, *piece, tok.sep_token_id])
+            ids = tok(sentence, add_special_tokens=False)["input_ids"][: seq_len - 3]
+            if piece and sum(map(len, piece)) + len(ids) > seq_len - 3:
+                pieces.append(piece)
                 piece = []
-            piece += ids
-        out.append([tok.cls_token_id, *piece, tok.sep_token_id])
+            piece.append(ids)
+        pieces.append(piece)
+    out = []
+    for piece in pieces:
+        k = max(1, len(piece) // 2)
+        a = [t for sent in piece[:k] for t in sent]
+        b = [t for sent in piece[k:] for t in sent]
+        first = [tok.cls_token_id, *a, tok.sep_token_id]
+        second = [*b, tok.sep_token_id] if b else []
+        out.append({"input_ids": first + second, "token_type_ids": [0] * len(first) + [1] * len(second)})
     return out
 
 
