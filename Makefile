@@ -20,8 +20,9 @@ book: setup  ## build the book (every page executed) into _build/html
 test: setup  ## the whole suite: library, book pages, exercises, grading, ruff
 	$(BIN)/python -m pytest
 
-lint: setup  ## ruff alone
+lint: setup  ## ruff alone (lint and format)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: setup  ## speed and memory against the reference implementations; writes benchmarks/results/
 	$(BIN)/python benchmarks/run.py

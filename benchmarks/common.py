@@ -89,14 +89,9 @@ def build_selfsup(kind: str, size: Size, seed: int = 0, max_len: int | None = No
 
 def to_transformers(kind: str, model: nn.Module) -> nn.Module:
     """The transformers twin of a selfsup model (BertForPreTraining / GPT2LMHeadModel), with SDPA attention."""
-    if kind == "bert":
-        from selfsup.hf import bert_to_hf as convert
-    else:
-        try:
-            from selfsup.hf import gpt_to_hf as convert
-        except ImportError:  # the GPT half may still live in its own module
-            from selfsup.hf import gpt_to_hf as convert
-    hf = convert(model)
+    from selfsup.hf import bert_to_hf, gpt_to_hf
+
+    hf = bert_to_hf(model) if kind == "bert" else gpt_to_hf(model)
     if hf.config._attn_implementation != "sdpa":
         hf.set_attn_implementation("sdpa")
     return hf.train(model.training)

@@ -110,6 +110,12 @@ def run_one(
     return result
 
 
+def _write(results: dict, out: Path | None) -> None:
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1))
+
+
 def main() -> None:
     """Run every case, print a table and the JSON, and write the JSON to $OUT/gpu.json (or --out)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,6 +148,7 @@ def main() -> None:
         "peak_flops_assumed": H200_BF16_DENSE_PEAK,
         "runs": [],
     }
+    out = args.out or (Path(os.environ["OUT"]) / "gpu.json" if os.environ.get("OUT") else None)
     print(
         f"{'model':6} {'impl':13} {'compiled':8} {'tok/s':>12} {'TFLOP/s':>9} {'MFU':>6} {'1st step s':>10}", flush=True
     )
@@ -162,12 +169,8 @@ def main() -> None:
             f"{100 * r['mfu_vs_h200_bf16_peak']:5.1f}% {r['first_step_s']:10.1f}",
             flush=True,
         )
-    text = json.dumps(results, indent=1)
-    print(text)
-    out = args.out or (Path(os.environ["OUT"]) / "gpu.json" if os.environ.get("OUT") else None)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        _write(results, out)  # after every case: a run cut short by its time limit still leaves what it measured
+    print(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

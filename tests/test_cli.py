@@ -155,3 +155,20 @@ def test_toyworld_pretraining_and_task(tmp_path, capsys):
     assert json.loads((tmp_path / "ft" / "labels.json").read_text()) == ["entailment", "neutral", "contradiction"]
     assert main(["finetune", "--checkpoint", str(out), "--task", "no_such_task", "--out", str(tmp_path / "x")]) == 1
     assert "neither a built-in task" in capsys.readouterr().err
+
+
+def test_compile_flag_reaches_the_training_config(tmp_path, text_file, monkeypatch):
+    import selfsup.cli
+
+    seen = []
+
+    def fake_train(model, batches, config, **kwargs):
+        seen.append(config)
+        raise KeyboardInterrupt  # stop before any training: only the config is under test
+
+    monkeypatch.setattr(selfsup.cli, "train", fake_train)
+    base = ["pretrain", "--model", "gpt", "--text", str(text_file), "--steps", "2", "--out", str(tmp_path / "m")]
+    for flag, want in (([], False), (["--compile"], True)):
+        with pytest.raises(KeyboardInterrupt):
+            main(base + TINY + flag)
+        assert seen[-1].compile is want

@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_ruff_is_clean():
     ruff = Path(sys.executable).with_name("ruff")
-    proc = subprocess.run([str(ruff), "check", str(ROOT)], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for command in (["check"], ["format", "--check"]):
+        proc = subprocess.run([str(ruff), *command, str(ROOT)], capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 0, f"ruff {' '.join(command)}:\n" + proc.stdout + proc.stderr
 
 
 def _pins() -> dict[str, str]:

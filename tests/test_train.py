@@ -8,6 +8,7 @@ from ddp_worker import TinyConfig, TinyLM, make_batches
 from torch import nn
 from torch.utils.data import DataLoader
 
+from selfsup.checkpoint import latest_checkpoint
 from selfsup.train import (
     History,
     TrainConfig,
@@ -39,6 +40,7 @@ def tiny(seed=0, **kw):
         ({"max_steps": 10, "checkpoint_every": -1}, "checkpoint_every"),
         ({"max_steps": 10, "betas": (0.9, 1.0)}, "betas"),
         ({"max_steps": 10, "weight_decay": -0.1}, "weight_decay"),
+        ({"max_steps": 10, "compile": "yes"}, "compile"),
     ],
 )
 def test_config_rejects_bad_values_naming_the_field(kwargs, field):
@@ -252,8 +254,28 @@ def test_cuda_training_with_bf16_autocast():
 
     model.forward = forward
     batches = make_batches(4)
-    history = train(model, batches, TrainConfig(max_steps=30, lr=1e-2), device="auto", progress=False)
+    config = TrainConfig(max_steps=30, lr=1e-2)
+    history = train(model, batches, config, device="auto", progress=False)
     assert next(model.parameters()).device.type == "cuda"
     assert next(model.parameters()).dtype == torch.float32  # weights stay fp32; only the compute is bf16
     assert seen[0] == ("cuda", torch.bfloat16)
-    assert history.loss[-1] < 0.5 * history.loss[0]
+    # The same run in fp32 on the CPU is the reference: bf16 compute follows its loss curve to within a few
+    # percent (measured on an H200: 2.0476 against 2.0453 at step 30, from 3.25), and the loss clearly falls.
+    reference = train(tiny(), batches, config, device="cpu", progress=False)
+    assert history.loss[-1] < 0.75 * history.loss[0]
+    assert history.loss == pytest.approx(reference.loss, rel=0.05)
+
+
+@pytest.mark.slow
+def test_compile_option_trains_like_eager_and_checkpoints_the_plain_model(tmp_path):
+    config = dict(max_steps=4, lr=1e-2, warmup_steps=1)
+    eager = train(tiny(), make_batches(4), TrainConfig(**config), device="cpu", progress=False)
+    model = tiny()
+    torch._dynamo.reset()
+    compiled_config = TrainConfig(**config, compile=True)
+    compiled = train(model, make_batches(4), compiled_config, device="cpu", progress=False, checkpoint_dir=tmp_path)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # the run really went through dynamo
+    assert compiled.loss == pytest.approx(eager.loss, rel=1e-4)
+    assert not any(isinstance(m, torch._dynamo.eval_frame.OptimizedModule) for m in model.modules())
+    state = torch.load(latest_checkpoint(tmp_path), weights_only=False)["model"]
+    assert set(state) == set(model.state_dict())  # no "_orig_mod." prefixes from the compiled wrapper

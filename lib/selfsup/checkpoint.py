@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 CHECKPOINT_FORMAT = "selfsup-checkpoint-1"
 _CKPT_NAME = re.compile(r"^step_(\d+)\.pt$")
 
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The bare model inside a DistributedDataParallel or torch.compile wrapper."""
     while True:
@@ -35,7 +36,6 @@ def unwrap(model: nn.Module) -> nn.Module:
             model = model._orig_mod
         else:
             return model
-
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -188,6 +188,7 @@ def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path | None:
     """The `step_<n>.pt` file with the highest n in a folder, or None when there is none."""
     found = step_checkpoints(checkpoint_dir)
     return found[-1] if found else None
+
 
 def _resolve_path(path: str | os.PathLike) -> Path:
     """A checkpoint file, or a folder holding `model.pt` or `step_<n>.pt` files."""

@@ -119,6 +119,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         grad_accum=args.grad_accum,
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
+        compile=args.compile,
     )
 
 
@@ -292,6 +293,7 @@ def _add_training_args(p: argparse.ArgumentParser, steps: int, lr: float) -> Non
     p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:1, mps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (pays on a GPU, not on a CPU)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -143,9 +143,7 @@ class MultiHeadAttention(nn.Module):
             if past_kv is not None:
                 k = torch.cat([past_kv[0], k], dim=2)
                 v = torch.cat([past_kv[1], v], dim=2)
-        y = attention(
-            q, k, v, attn_mask, is_causal, self.dropout if self.training else 0.0, impl=self.attn_impl
-        )
+        y = attention(q, k, v, attn_mask, is_causal, self.dropout if self.training else 0.0, impl=self.attn_impl)
         y = y.transpose(1, 2).reshape(b, t, c)  # (B, Tq, C)
         return self.resid_dropout(self.proj(y)), ((k, v) if use_cache else None)
 
