@@ -1,6 +1,10 @@
 """Tests for selfsup.tokenizer: WordPiece and byte-level BPE trained in the test, round trips, pairs, save/load."""
 
+import json
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +16,7 @@ from selfsup.tokenizer import (
     PAD,
     SEP,
     UNK,
+    learn_wordpiece_vocab,
     load_tokenizer,
     save_tokenizer,
     train_bpe,
@@ -51,10 +56,11 @@ def test_wordpiece_special_ids_and_vocab(wp):
     assert (wp.pad_token_id, wp.unk_token_id, wp.cls_token_id, wp.sep_token_id, wp.mask_token_id) == (0, 1, 2, 3, 4)
     assert len(wp) <= 120
     assert any(t.startswith("##") for t in wp.get_vocab()), "a small vocabulary needs ## continuation pieces"
-    # A rare long word is split into a first piece and ## continuations.
-    pieces = wp.tokenize("unbelievably")
-    assert len(pieces) > 1 and not pieces[0].startswith("##") and all(p.startswith("##") for p in pieces[1:])
-    assert "".join(p.removeprefix("##") for p in pieces) == "unbelievably"
+    # A word the corpus never has is split into a first piece and ## continuations.
+    for word in ("applebananas", "catdogs"):
+        pieces = wp.tokenize(word)
+        assert len(pieces) > 1 and not pieces[0].startswith("##") and all(p.startswith("##") for p in pieces[1:])
+        assert "".join(p.removeprefix("##") for p in pieces) == word
 
 
 def test_wordpiece_round_trip_is_the_normalized_text(wp):
@@ -181,3 +187,35 @@ def test_empty_corpus_is_an_error(train, texts):
 def test_accepts_a_generator_of_texts():
     tok = train_wordpiece((s for s in corpus(100)), vocab_size=80)
     assert tok.mask_token_id == 4 and len(tok) <= 80
+
+
+def test_wordpiece_training_is_the_same_in_every_process():
+    """The vocabulary, ids included, depends on the corpus alone (the `tokenizers` trainer's does not)."""
+    code = (
+        "import json, sys; sys.path.insert(0, 'tests'); from test_tokenizer import corpus; "
+        "from selfsup.tokenizer import train_wordpiece; "
+        "print(json.dumps(sorted(train_wordpiece(corpus(), vocab_size=120).get_vocab().items())))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root) for _ in range(3)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    vocab = dict(json.loads(runs[0].stdout))
+    assert runs[1].stdout == runs[0].stdout == runs[2].stdout
+    assert vocab == train_wordpiece(corpus(), vocab_size=120).get_vocab()
+    assert len(vocab) == 120
+
+
+def test_learn_wordpiece_vocab_merges_the_most_frequent_pair_and_breaks_ties_by_spelling():
+    vocab = learn_wordpiece_vocab({"hug": 10, "pug": 5, "pun": 12, "bun": 4}, vocab_size=14)
+    specials, rest = vocab[:5], vocab[5:]
+    assert specials == [PAD, UNK, CLS, SEP, MASK]
+    # characters by frequency (ties alphabetical), then merges: p ##u (17 of pug + pun) beats ##u ##n (16);
+    # then pu ##n (12) beats ##u ##g (10, only hug's is left)
+    assert rest[:6] == ["##u", "p", "##n", "##g", "h", "b"]
+    assert rest[6:] == ["pu", "pun", "##ug"]
+    assert learn_wordpiece_vocab({"ab": 3, "cd": 3}, vocab_size=10)[-1] == "ab"  # a tie: ("a", "##b") sorts first
+    with pytest.raises(ValueError, match="vocab_size"):
+        learn_wordpiece_vocab({"ab": 1}, vocab_size=5)
+    with pytest.raises(ValueError, match="empty"):
+        learn_wordpiece_vocab({}, vocab_size=50)

@@ -11,7 +11,9 @@ truncation=True, return_tensors="pt")` and `save_pretrained` work as they do for
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -52,27 +54,27 @@ def train_wordpiece(
 ) -> PreTrainedTokenizerFast:
     """Train a BERT-style WordPiece tokenizer; ids 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK].
 
-    Known limit: the `tokenizers` WordPiece trainer breaks frequency ties in an order that changes from one
-    process to the next (its "##" continuation pieces get ids in hash-map order), so two trainings on the same
-    corpus can differ at the edge of the vocabulary; byte-level BPE does not. Save the tokenizer with the model
-    (the CLI does) rather than retraining it to reproduce a run.
+    The vocabulary is learned by `learn_wordpiece_vocab`, which breaks every tie by the pieces' spelling, so
+    the same corpus gives the same tokenizer, ids included, in every process. (The `tokenizers` trainer
+    does not: it breaks frequency ties in hash-map order, and three trainings on one corpus gave three
+    vocabularies.)
     """
     texts = _non_blank(texts)
-    tok = Tokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix="##"))
     # BERT splits every CJK character into its own word; the toy Chinese of the course writes
     # whole words separated by spaces (苹果 = apple), so by default they are kept whole.
-    tok.normalizer = normalizers.BertNormalizer(
+    normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=split_cjk_chars, strip_accents=None, lowercase=lowercase
     )
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=SPECIAL_TOKENS,
-        continuing_subword_prefix="##",
-        show_progress=False,
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    vocab = learn_wordpiece_vocab(counts, vocab_size, min_frequency)
+    tok = Tokenizer(
+        models.WordPiece({piece: i for i, piece in enumerate(vocab)}, unk_token=UNK, continuing_subword_prefix="##")
     )
-    tok.train_from_iterator(_batches(texts), trainer=trainer, length=len(texts))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     tok.post_processor = processors.TemplateProcessing(
         single=f"{CLS}:0 $A:0 {SEP}:0",
         pair=f"{CLS}:0 $A:0 {SEP}:0 $B:1 {SEP}:1",
@@ -89,6 +91,78 @@ def train_wordpiece(
         model_max_length=max_len,
         model_input_names=["input_ids", "token_type_ids", "attention_mask"],
     )
+
+
+def learn_wordpiece_vocab(
+    word_counts: Mapping[str, int], vocab_size: int, min_frequency: int = 1, prefix: str = "##"
+) -> list[str]:
+    """A WordPiece vocabulary learned by merging the most frequent pair of adjacent pieces, as BERT's is.
+
+    Words start as characters, every one after the first marked as a continuation (`p ##l ##a ##y`).
+    The vocabulary is the special tokens, then every character piece (most frequent first), then one new
+    piece per merge (`##a ##y` -> `##ay`), until `vocab_size` pieces or no pair occurs `min_frequency`
+    times. Ties go to the pair that sorts first, so the result depends on the counts alone. A corpus with
+    more distinct characters than `vocab_size` keeps them all (like the `tokenizers` trainer), so no
+    character it contains becomes [UNK].
+    """
+    if vocab_size < len(SPECIAL_TOKENS) + 1:
+        raise ValueError(f"vocab_size={vocab_size} is too small: it must hold the 5 special tokens and a character")
+    if not word_counts:
+        raise ValueError("cannot learn a vocabulary from no words: the corpus is empty after normalization")
+    words = sorted(word_counts)
+    freq = [word_counts[w] for w in words]
+    pieces = [[w[0], *(prefix + c for c in w[1:])] for w in words]
+    alphabet: Counter[str] = Counter()
+    for symbols, f in zip(pieces, freq, strict=True):
+        for sym in symbols:
+            alphabet[sym] += f
+    characters = sorted((p for p in alphabet if p not in SPECIAL_TOKENS), key=lambda p: (-alphabet[p], p))
+    vocab = [*SPECIAL_TOKENS, *characters]  # every character stays, even past vocab_size: none becomes [UNK]
+    known = set(vocab)
+    pair_count: Counter[tuple[str, str]] = Counter()
+    where: dict[tuple[str, str], set[int]] = {}
+    for i, symbols in enumerate(pieces):
+        for pair in zip(symbols, symbols[1:], strict=False):
+            pair_count[pair] += freq[i]
+            where.setdefault(pair, set()).add(i)
+    heap = [(-c, pair) for pair, c in pair_count.items()]
+    heapq.heapify(heap)
+    while heap and len(vocab) < vocab_size:
+        neg, pair = heapq.heappop(heap)
+        if -neg != pair_count.get(pair, 0):
+            continue  # a stale entry: the pair's count changed after it was pushed
+        if -neg < min_frequency:
+            break
+        a, b = pair
+        merged = a + b[len(prefix) :]
+        if merged not in known:
+            known.add(merged)
+            vocab.append(merged)
+        touched: set[tuple[str, str]] = set()
+        for i in sorted(where.pop(pair, ())):
+            symbols, f = pieces[i], freq[i]
+            for old in zip(symbols, symbols[1:], strict=False):
+                pair_count[old] -= f
+                touched.add(old)
+            out, j = [], 0
+            while j < len(symbols):
+                if j + 1 < len(symbols) and symbols[j] == a and symbols[j + 1] == b:
+                    out.append(merged)
+                    j += 2
+                else:
+                    out.append(symbols[j])
+                    j += 1
+            pieces[i] = out
+            for new in zip(out, out[1:], strict=False):
+                pair_count[new] += f
+                where.setdefault(new, set()).add(i)
+                touched.add(new)
+        for t in touched:
+            if pair_count[t] > 0:
+                heapq.heappush(heap, (-pair_count[t], t))
+            else:
+                pair_count.pop(t, None)
+    return vocab
 
 
 def train_bpe(
