@@ -27,7 +27,7 @@ lint: setup  ## ruff alone (lint and format)
 bench: setup  ## speed and memory against the reference implementations; writes benchmarks/results/
 	$(BIN)/python benchmarks/run.py
 
-learnability: setup  ## does pre-training help on ToyWorld? 3 seeds, about 7 minutes; exits 1 if not
+learnability: setup  ## does pre-training help on ToyWorld? 3 seeds, about 10 minutes; exits 1 if not
 	$(BIN)/python benchmarks/learnability.py
 
 clean:  ## remove build outputs (keeps the venv)

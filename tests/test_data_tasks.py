@@ -182,6 +182,28 @@ def test_nli_labels_agree_with_the_world(tw, suites):
     assert kinds["entailment", "born_country"] + kinds["entailment", "lives_country"] > 0  # needs world knowledge
 
 
+def test_nli_label_needs_the_premise_relation_not_a_surface_cue(tw, suites):
+    """Neither "not" nor the hypothesis's relation, value or overlap with the premise decides the label alone:
+    each such cue occurs with at least two labels, so a model must relate the premise's paraphrase to the
+    hypothesis."""
+    names = suites["nli"]["train"].features["label"].names
+    by_cue = {"negated": Counter(), "plain": Counter(), "shares_value": Counter()}
+    by_relation = {}
+    for r in suites["nli"]["train"]:
+        person, rel, value, negated = _parse_hypothesis(r["hypothesis"], tw)
+        label = names[r["label"]]
+        by_cue["negated" if negated else "plain"][label] += 1
+        if value in r["premise"].split():
+            by_cue["shares_value"][label] += 1
+        by_relation.setdefault(rel.replace("_country", "_in"), Counter())[label] += 1
+    n = len(suites["nli"]["train"])
+    assert by_cue["negated"]["contradiction"] > n / 5 and by_cue["negated"]["neutral"] > n / 10
+    assert by_cue["plain"]["entailment"] > n / 5 and by_cue["plain"]["neutral"] > n / 10
+    assert min(by_cue["shares_value"][label] for label in names) > n / 20
+    for rel, counts in by_relation.items():
+        assert len(counts) == 3 and min(counts.values()) > n / 30, (rel, counts)
+
+
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_qa_spans_reproduce_the_answer_and_answer_the_question(tw, suites, language):
     dd = suites["qa"] if language == "en" else tw.qa(*SIZES, language="zh")
@@ -194,28 +216,58 @@ def test_qa_spans_reproduce_the_answer_and_answer_the_question(tw, suites, langu
             assert len(" ".join(r["tokens"][: r["start_token"]])) + (r["start_token"] > 0) == r["answer_start"]
     if language == "en":
         people = tw.world.by_name
+        asked = Counter()
         for r in dd["test"]:
-            q = r["question"]
-            if q.startswith("who"):  # who works for x ? / who was born in x ?
-                p = people[r["answer_text"]]
-                assert q.split()[-2] in (surface(p.works_for), p.born_in)
-                continue
+            q, ctx = r["question"], r["context"].split()
             p = people[next(n for n in people if re.search(rf"\b{n}\b", q))]
+            assert all(n == p.name or not re.search(rf"\b{n}\b", r["context"]) for n in people)  # one person
+            # the answer and a same-typed distractor, both in the context: the type alone does not decide
             if q.startswith("where was"):
-                assert r["answer_text"] == p.born_in
+                answer, twin = p.born_in, p.lives_in
             elif q.startswith("where does"):
-                assert r["answer_text"] == p.lives_in
-            elif q.startswith("which company"):
-                assert r["answer_text"] == surface(p.works_for)
-            elif q.startswith("in which year"):
-                assert r["answer_text"] == str(p.born_year)
-            elif q.startswith("what food"):
-                assert r["answer_text"] in p.likes
-            elif q.startswith("what animal"):
-                assert r["answer_text"] == p.pet
+                answer, twin = p.lives_in, p.born_in
+            elif q.startswith("what food") and "not" in q.split():
+                answer, twin = p.dislikes[0], next(f for f in p.likes if f in ctx)
             else:
-                assert r["answer_text"] == p.job
+                assert q.startswith("what food"), q
+                answer, twin = next(f for f in p.likes if f in ctx), p.dislikes[0]
+            assert r["answer_text"] == answer and twin in ctx and twin != answer
+            asked[q.split()[:2][1]] += 1
+        assert len(asked) == 3 and min(asked.values()) > len(dd["test"]) / 8  # was / does / food
         assert majority_baseline(dd) < 0.2
+
+
+QA_HELD_OUT_WORDS = {
+    "born_in": ("is from", "birthplace"),
+    "lives_in": ("for many years", "the home of"),
+    "likes": ("love", "enjoy"),
+    "dislikes": ("hate", "never eat"),
+}
+
+
+def _asked(question: str) -> str:
+    words = question.split()
+    if words[:2] == ["where", "was"]:
+        return "born_in"
+    if words[:2] == ["where", "does"]:
+        return "lives_in"
+    return "dislikes" if "not" in words else "likes"
+
+
+def test_held_out_qa_words_the_asked_facts_as_training_never_does(tw):
+    dd = tw.qa(*SIZES, held_out=True)
+    every = [w for words in QA_HELD_OUT_WORDS.values() for w in words]
+    for r in dd["train"]:
+        assert not any(w in r["context"] for w in every), r["context"]
+    for split in ("validation", "test"):
+        for r in dd[split]:
+            tokens = r["tokens"]
+            ends = [i for i, t in enumerate(tokens) if t == "."]
+            start = max([e + 1 for e in ends if e < r["start_token"]], default=0)
+            sentence = " ".join(tokens[start : min(e for e in ends if e > r["start_token"])])
+            assert any(w in sentence for w in QA_HELD_OUT_WORDS[_asked(r["question"])]), (r["question"], sentence)
+    plain = tw.qa(*SIZES)  # without held_out every wording can turn up in training
+    assert any(w in r["context"] for r in plain["train"] for w in every)
 
 
 def test_fact_qa_splits_people_and_answers_with_birthplaces(tw):

@@ -13,10 +13,13 @@ Raw text (pre-training, tokenizer training); `language` is "en" or "zh" everywhe
 
 Task suites, each a `datasets.DatasetDict` with disjoint train / validation / test splits:
     w.sentiment(n_train, n_val, n_test)      text, label (ClassLabel negative / positive)          Case 1
+                                             held_out=True: evaluated on adjectives training never shows
     w.pos(n_train, n_val, n_test)            tokens, tags (Sequence of ClassLabel, universal POS)  Case 2
     w.nli(n_train, n_val, n_test)            premise, hypothesis, label (entailment/neutral/contradiction)  Case 3
     w.qa(n_train, n_val, n_test)             question, context, answer_text, answer_start (char),
                                              tokens (context.split()), start_token, end_token (inclusive)  Case 4
+                                             one person's facts; the answer has a same-typed twin in the
+                                             context; held_out=True: evaluated on wordings training lacks
     w.fact_qa(n_train, n_val, n_test)        question, answer, person: birthplaces, people disjoint across splits
     w.nsp(n_train, n_val, n_test)            sentence_a, sentence_b, label (ClassLabel is_next / not_next)
     w.word_sense(n_train, n_val, n_test)     sentence, word, word_index, label (ClassLabel "apple:fruit", ...)

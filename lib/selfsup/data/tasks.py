@@ -120,10 +120,9 @@ def word_sense(world: World, sizes: tuple[int, int, int], language: str = "en", 
 BASE = {"born_country": "born_in", "lives_country": "lives_in"}
 NLI_RELATIONS = ("born_in", "lives_in", "works_for")
 HYPOTHESIS_RELATIONS = NLI_RELATIONS + ("born_country", "lives_country")
-NLI_PREMISE_FACTS = (1,)  # how many facts a premise may state (two or more: far harder with few labels)
-NLI_CANONICAL = 1.0  # the share of hypotheses in the plainest words ("x was born in y")
-NLI_NEGATED = 0.1  # the share of negated hypotheses
 NLI_COUNTRY = 0.1  # the share of entailments and contradictions about a country, given a city
+NLI_NEUTRAL_NEGATED = 0.5  # the share of neutral hypotheses that are negated, so that "not" alone decides nothing
+NLI_SAME_VALUE = 0.75  # the share of neutral hypotheses about a city that reuse the premise's city
 
 
 def nli_label(premise: list[tuple[str, str, str, bool]], hypothesis: tuple[str, str, str, bool]) -> str:
@@ -160,13 +159,16 @@ def _true_value(p: Person, rel: str) -> str:
 def nli(world: World, sizes: tuple[int, int, int], language: str = "en", seed: int = 0) -> DatasetDict:
     """A premise stating one fact of a person (born in, lives in, works for) in any of its paraphrases; a hypothesis.
 
-    Hypotheses are in the plainest words, so the few labels can teach the comparison while the premise's
-    paraphrases ("lyon is the birthplace of x", "zentro employs x") must be recognised, which pre-training
-    text teaches (documents state facts twice in other words). Entailment restates the fact (or denies another
-    value, or names the country of the stated city: world knowledge from pre-training, "lyon is in france");
-    contradiction gives the relation another value (or denies the stated one); neutral is about a relation the
-    premise does not state. Labels cycle entailment / neutral / contradiction, so they are balanced (majority
-    baseline 1/3), and each is checked against `nli_label`.
+    Hypotheses are in the plainest words and always about the premise's person. What decides the label is
+    whether the hypothesis speaks of the relation the premise states, and whether it is negated:
+    entailment restates the fact ("lyon is the birthplace of x" -> "x was born in lyon"), contradiction
+    denies it ("x was not born in lyon"), neutral speaks of another relation, negated or not, often with the
+    same city ("x lives in lyon", "x does not live in lyon"). So neither "not" nor a shared word gives the
+    label away: the premise's paraphrase must be recognised as its relation, which the pre-training text
+    teaches (documents state each fact in several wordings) and a few hundred labels barely do. A tenth of
+    the entailments and contradictions name a country instead of the city ("x was born in france"), which
+    needs world knowledge ("lyon is in france"). Labels cycle entailment / neutral / contradiction, so they
+    are balanced (majority baseline 1/3), and each is checked against `nli_label`.
     """
     sp = _speaker(world, "nli", seed)
     rng = sp.rng
@@ -174,31 +176,28 @@ def nli(world: World, sizes: tuple[int, int, int], language: str = "en", seed: i
     def make(i: int) -> dict:
         target = NLI_LABELS[i % 3]
         p = rng.choice(world.people)
-        stated = rng.sample(NLI_RELATIONS, rng.choice(NLI_PREMISE_FACTS))
-        sents = [sp.fact(p, r) for r in stated]
-        if len(sents) == 2 and sents[1].chunks[0] == [(p.first, "PROPN"), (p.last, "PROPN")] and rng.random() < 0.5:
-            sents[1].chunks[0] = [(p.pronoun, "PRON")]
-        negated = rng.random() < NLI_NEGATED
+        stated = rng.choice(NLI_RELATIONS)
+        premise = sp.fact(p, stated)
+        negated, template = False, None
         if target == "neutral":
-            rel = rng.choice([r for r in NLI_RELATIONS if r not in stated])
-            value = rng.choice(_values(rel))
-        else:
-            rel = rng.choice(stated)
-            if rel in ("born_in", "lives_in") and not negated and rng.random() < NLI_COUNTRY:
-                rel = {"born_in": "born_country", "lives_in": "lives_country"}[rel]
+            rel = rng.choice([r for r in NLI_RELATIONS if r != stated])
+            same_type = rel != "works_for" and stated != "works_for"
+            value = _true_value(p, stated) if same_type and rng.random() < NLI_SAME_VALUE else rng.choice(_values(rel))
+            negated = rng.random() < NLI_NEUTRAL_NEGATED
+        elif stated != "works_for" and rng.random() < NLI_COUNTRY:
+            rel = {"born_in": "born_country", "lives_in": "lives_country"}[stated]
             true = _true_value(p, rel)
-            same = (target == "entailment") != negated
-            value = true if same else rng.choice([v for v in _values(rel) if v != true])
-        facts = [f for s in sents for f in s.facts]
-        label = nli_label(facts, (p.name, rel, value, negated))
-        if label != target:
-            raise RuntimeError(f"NLI example drawn as {target} reads as {label}: {facts} vs {rel} {value}")
-        template = None
-        if rng.random() < NLI_CANONICAL and not negated and rel in FACT_TEMPLATES:
+            value = true if target == "entailment" else rng.choice([v for v in _values(rel) if v != true])
+        else:
+            rel, value, negated = stated, _true_value(p, stated), target == "contradiction"
+        if not negated and rel in FACT_TEMPLATES:
             template = FACT_TEMPLATES[rel][0]
+        label = nli_label(premise.facts, (p.name, rel, value, negated))
+        if label != target:
+            raise RuntimeError(f"NLI example drawn as {target} reads as {label}: {premise.facts} vs {rel} {value}")
         hyp = sp.fact(p, rel, value, negated=negated, template=template)
         return {
-            "premise": text_of(sents, language),
+            "premise": text_of([premise], language),
             "hypothesis": text_of([hyp], language),
             "label": NLI_LABELS.index(target),
         }

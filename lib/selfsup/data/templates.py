@@ -207,6 +207,7 @@ QUESTION_TEMPLATES = {
     "job": _templates("what | is | the job of | {S} | ? @ 3 2 1 0 4"),
     "born_year": _templates("in which year | was | {S} | born | ? @ 2 0 3 1 4"),
     "likes": _templates("what food | does | {S} | like | ? @ 2 1 3 0 4"),
+    "dislikes": _templates("what food | does | {S} | not like | ? @ 2 1 3 0 4"),
     "pet": _templates("what animal | does | {S} | have | ? @ 2 1 3 0 4"),
     "who_works_for": _templates("who | works | for {O} | ? @ 0 2 1 3"),
     "who_born_in": _templates("who | was born | in {C} | ? @ 0 2 1 3"),

@@ -102,10 +102,19 @@ class ToyWorld:
         return tasks.nli(self.world, (n_train, n_val, n_test), _check_language(language), seed)
 
     def qa(
-        self, n_train: int = 1000, n_val: int = 200, n_test: int = 200, language: str = "en", seed: int = 0
+        self,
+        n_train: int = 1000,
+        n_val: int = 200,
+        n_test: int = 200,
+        language: str = "en",
+        seed: int = 0,
+        held_out: bool = False,
     ) -> DatasetDict:
-        """Case 4: question, context, answer_text, answer_start (char), tokens, start_token, end_token."""
-        return qa.qa(self.world, (n_train, n_val, n_test), _check_language(language), seed)
+        """Case 4: question, context, answer_text, answer_start (char), tokens, start_token, end_token.
+
+        held_out=True: validation and test word the answer's fact in ways training never does.
+        """
+        return qa.qa(self.world, (n_train, n_val, n_test), _check_language(language), seed, held_out)
 
     def fact_qa(
         self,
