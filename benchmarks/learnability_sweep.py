@@ -23,12 +23,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SETTINGS: dict[str, list[str]] = {
     "default": [],
-    "pb32": ["--pretrain-batch", "32", "--pretrain-steps", "1200"],
-    "pb32_nsp": ["--pretrain-batch", "32", "--pretrain-steps", "1200", "--nsp"],
-    "pb32_ft500": ["--pretrain-batch", "32", "--pretrain-steps", "1200", "--finetune-steps", "500"],
-    "pb32_nsp_ft500": ["--pretrain-batch", "32", "--pretrain-steps", "1200", "--nsp", "--finetune-steps", "500"],
-    "ft400_ftlr3": ["--finetune-steps", "400", "--finetune-lrs", "1e-4", "3e-4", "1e-3"],
-    "ft500_plr3e-3_b98": ["--finetune-steps", "500", "--pretrain-lr", "3e-3", "--pretrain-beta2", "0.98"],
+    "pb64x600": ["--pretrain-batch", "64", "--pretrain-steps", "600"],
+    "nsp": ["--nsp"],
+    "mlm15": ["--mlm-probability", "0.15"],
+    "plr3e-3": ["--pretrain-lr", "3e-3"],
+    "plr3e-3_b98": ["--pretrain-lr", "3e-3", "--pretrain-beta2", "0.98"],
+    "p1800": ["--pretrain-steps", "1800"],
+    "ft300": ["--finetune-steps", "300"],
+    "ft1000": ["--finetune-steps", "1000"],
+    "ftlr3": ["--finetune-lrs", "1e-4", "3e-4", "1e-3"],
+    "L3d96": ["--n-layers", "3", "--d-model", "96"],
+    "n300": ["--n-train", "300"],
 }
 TASKS = ("sentiment", "nli", "qa")
 
