@@ -69,22 +69,18 @@ def build_selfsup(kind: str, size: Size, seed: int = 0, max_len: int | None = No
     torch.manual_seed(seed)
     max_len = max_len or size.seq_len
     if kind == "bert":
-        from selfsup.bert import BertConfig, BertForPretraining
-
-        cfg = BertConfig(
-            vocab_size=size.vocab_size, d_model=size.d_model, n_heads=size.n_heads, n_layers=size.n_layers,
-            d_ff=size.d_ff, max_len=max_len, dropout=DROPOUT,
-        )  # fmt: skip
-        return BertForPretraining(cfg).train()
-    if kind == "gpt":
-        from selfsup.gpt import GPT, GPTConfig
-
-        cfg = GPTConfig(
-            vocab_size=size.vocab_size, d_model=size.d_model, n_heads=size.n_heads, n_layers=size.n_layers,
-            d_ff=size.d_ff, max_len=max_len, dropout=DROPOUT,
-        )  # fmt: skip
-        return GPT(cfg).train()
-    raise ValueError(f"kind={kind!r} is not one of {KINDS}")
+        from selfsup.bert import BertConfig as Config
+        from selfsup.bert import BertForPretraining as Model
+    elif kind == "gpt":
+        from selfsup.gpt import GPT as Model
+        from selfsup.gpt import GPTConfig as Config
+    else:
+        raise ValueError(f"kind={kind!r} is not one of {KINDS}")
+    cfg = Config(
+        vocab_size=size.vocab_size, d_model=size.d_model, n_heads=size.n_heads, n_layers=size.n_layers,
+        d_ff=size.d_ff, max_len=max_len, dropout=DROPOUT,
+    )  # fmt: skip
+    return Model(cfg).train()
 
 
 def to_transformers(kind: str, model: nn.Module) -> nn.Module:

@@ -21,6 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from learnability import TASKS, check_passes  # noqa: E402  (the sweep applies the check's own rule)
+
 SETTINGS: dict[str, list[str]] = {
     "default": [],
     "pb64x600": ["--pretrain-batch", "64", "--pretrain-steps", "600"],
@@ -35,14 +38,6 @@ SETTINGS: dict[str, list[str]] = {
     "L3d96": ["--n-layers", "3", "--d-model", "96"],
     "n300": ["--n-train", "300"],
 }
-TASKS = ("sentiment", "nli", "qa")
-
-
-def check_passes(pre: list[float], scr: list[float]) -> bool:
-    """learnability.py's check on one task: mean gap above the larger range, and neither perfect."""
-    gap = statistics.mean(pre) - statistics.mean(scr)
-    spread = max(max(pre) - min(pre), max(scr) - min(scr))
-    return gap > spread and max(pre + scr) < 1.0
 
 
 def summarize(out: Path) -> dict:
@@ -62,14 +57,12 @@ def summarize(out: Path) -> dict:
             per_task[task] = (pre, scr)
             row[task] = {"pretrained": pre, "scratch": scr, "mean_gap": statistics.mean(pre) - statistics.mean(scr)}
         subsets = list(itertools.combinations(range(len(seeds)), 3))
+        passed = {}
         for task in TASKS:
             pre, scr = per_task[task]
-            ok = [check_passes([pre[i] for i in c], [scr[i] for i in c]) for c in subsets]
-            row[task]["pass_share"] = sum(ok) / len(ok) if ok else None
-        all_ok = [
-            all(check_passes([per_task[t][0][i] for i in c], [per_task[t][1][i] for i in c]) for t in TASKS)
-            for c in subsets
-        ]
+            passed[task] = [check_passes([pre[i] for i in c], [scr[i] for i in c]) for c in subsets]
+            row[task]["pass_share"] = sum(passed[task]) / len(subsets) if subsets else None
+        all_ok = [all(passed[t][k] for t in TASKS) for k in range(len(subsets))]
         row["all_tasks_pass_share"] = sum(all_ok) / len(all_ok) if all_ok else None
         row["seconds_per_seed"] = statistics.median(by_seed[s]["seconds"] for s in seeds)
         summary[name] = row

@@ -82,8 +82,8 @@ def test_sweep_pass_share_counts_3_seed_subsets(tmp_path):
     # 4 subsets of 3 seeds; the 3 that contain seed 3 have a spread of 0.3 against a gap of 0.2: they fail
     assert summary["lucky"]["nli"]["pass_share"] == 0.25
     assert summary["lucky"]["all_tasks_pass_share"] == 0.25
-    assert learnability_sweep.check_passes([0.9, 0.9, 0.9], [0.5, 0.5, 0.5])
-    assert not learnability_sweep.check_passes([1.0, 0.9, 0.9], [0.5, 0.5, 0.5])  # a perfect score fails
+    assert learnability.check_passes([0.9, 0.9, 0.9], [0.5, 0.5, 0.5])
+    assert not learnability.check_passes([1.0, 0.9, 0.9], [0.5, 0.5, 0.5])  # a perfect score fails
 
 
 @pytest.mark.slow

@@ -118,8 +118,8 @@ def word_sense(world: World, sizes: tuple[int, int, int], language: str = "en", 
 # NLI --------------------------------------------------------------------------------------------------------
 
 BASE = {"born_country": "born_in", "lives_country": "lives_in"}
+COUNTRY_RELATION = {city: country for country, city in BASE.items()}  # born_in -> born_country, ...
 NLI_RELATIONS = ("born_in", "lives_in", "works_for")
-HYPOTHESIS_RELATIONS = NLI_RELATIONS + ("born_country", "lives_country")
 NLI_COUNTRY = 0.1  # the share of entailments and contradictions about a country, given a city
 NLI_NEUTRAL_NEGATED = 0.5  # the share of neutral hypotheses that are negated, so that "not" alone decides nothing
 NLI_SAME_VALUE = 0.75  # the share of neutral hypotheses about a city that reuse the premise's city
@@ -184,8 +184,8 @@ def nli(world: World, sizes: tuple[int, int, int], language: str = "en", seed: i
             same_type = rel != "works_for" and stated != "works_for"
             value = _true_value(p, stated) if same_type and rng.random() < NLI_SAME_VALUE else rng.choice(_values(rel))
             negated = rng.random() < NLI_NEUTRAL_NEGATED
-        elif stated != "works_for" and rng.random() < NLI_COUNTRY:
-            rel = {"born_in": "born_country", "lives_in": "lives_country"}[stated]
+        elif stated in COUNTRY_RELATION and rng.random() < NLI_COUNTRY:
+            rel = COUNTRY_RELATION[stated]
             true = _true_value(p, rel)
             value = true if target == "entailment" else rng.choice([v for v in _values(rel) if v != true])
         else:
