@@ -24,20 +24,16 @@ import argparse
 import gzip
 import hashlib
 import json
-import random
 import statistics
 import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
-from selfsup.bert import BertConfig, BertForPretraining
 from selfsup.data import ToyWorld, majority_baseline
-from selfsup.data.collate import MLMCollator, pad_sequences
-from selfsup.heads import BertForQuestionAnswering, BertForSequenceClassification, best_span
+from selfsup.experiments.finetuning import encode, finetune, task_data
+from selfsup.experiments.pretraining import PretrainSettings, pretrain_bert
 from selfsup.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
-from selfsup.train import TrainConfig, train
 
 RESULTS = Path(__file__).parent / "results" / "learnability.json"
 TASKS = ("sentiment", "nli", "qa")
@@ -47,163 +43,40 @@ TASKS = ("sentiment", "nli", "qa")
 FINETUNE_STEPS = {"sentiment": 300, "nli": 600, "qa": 1000}
 
 
-def model_config(vocab_size: int, args: argparse.Namespace) -> BertConfig:
-    """The tiny BERT used throughout (pre-LN by default: it pre-trains faster in a minute than post-LN)."""
-    return BertConfig(
-        vocab_size=vocab_size,
+def settings_of(args: argparse.Namespace) -> PretrainSettings:
+    """The pre-training settings of the command line."""
+    return PretrainSettings(
         d_model=args.d_model,
-        n_heads=4,
         n_layers=args.n_layers,
-        d_ff=4 * args.d_model,
-        max_len=160,
-        norm_first=not args.post_ln,
-    )
-
-
-def pack(docs: list[list[str]], tok: object, seq_len: int, nsp_rng: random.Random | None = None) -> list[dict]:
-    """Documents cut at sentence ends into pieces of at most `seq_len` word pieces, as BERT's sentence pairs.
-
-    A piece of two or more sentences becomes `[CLS] A [SEP] B [SEP]` (its first half of sentences, then the
-    rest) with token_type_ids 0 then 1, as in BERT's pre-training, so that NLI and QA, which put their second
-    text in segment B, fine-tune a model that has seen pairs. Short pieces cost less per step than whole
-    padded documents, so a minute of pre-training sees more text. With `nsp_rng`, each piece's B segment is
-    replaced, with probability 1/2, by the B segment of another piece (next_sentence_label 1), as in BERT.
-    """
-    pieces: list[list[list[int]]] = []
-    for doc in docs:
-        piece: list[list[int]] = []
-        for sentence in doc:
-            ids = tok(sentence, add_special_tokens=False)["input_ids"][: seq_len - 3]
-            if piece and sum(map(len, piece)) + len(ids) > seq_len - 3:
-                pieces.append(piece)
-                piece = []
-            piece.append(ids)
-        pieces.append(piece)
-    halves = []
-    for piece in pieces:
-        k = max(1, len(piece) // 2)
-        halves.append(([t for sent in piece[:k] for t in sent], [t for sent in piece[k:] for t in sent]))
-    out = []
-    for i, (a, b) in enumerate(halves):
-        example: dict = {}
-        if nsp_rng is not None:  # BERT's next-sentence prediction: half the B segments come from another piece
-            example["next_sentence_label"] = int(nsp_rng.random() < 0.5)
-            if example["next_sentence_label"]:
-                j = (i + nsp_rng.randrange(1, len(halves))) % len(halves)
-                b = halves[j][1] or halves[j][0]
-                b = b[: max(0, seq_len - 3 - len(a))]
-        first = [tok.cls_token_id, *a, tok.sep_token_id]
-        second = [*b, tok.sep_token_id] if b else []
-        example.update(input_ids=first + second, token_type_ids=[0] * len(first) + [1] * len(second))
-        out.append(example)
-    return out
-
-
-def _contains_any(text: str, sentences: set[str]) -> bool:
-    """Whether a sentence of the set is in the text, whole or as a clause ("... and <sentence>")."""
-    return any(" " + s in text for s in sentences)
-
-
-def pretrain(docs: list[list[str]], tok: object, seed: int, args: argparse.Namespace, held_out: set[str]) -> tuple:
-    """MLM on ToyWorld documents (none containing a held-out sentence); returns the model and a summary."""
-    torch.manual_seed(seed)
-    kept = [d for d in docs if not _contains_any(" " + " ".join(d), held_out)]
-    ids = pack(kept, tok, args.seq_len, random.Random(seed) if args.nsp else None)
-    g = torch.Generator().manual_seed(seed)
-    collator = MLMCollator(tok, mlm_probability=args.mlm_probability, generator=g, with_nsp=args.nsp)
-    loader = DataLoader(ids, batch_size=args.pretrain_batch, shuffle=True, generator=g, collate_fn=collator)
-    model = BertForPretraining(model_config(len(tok), args))
-    t0 = time.perf_counter()
-    cfg = TrainConfig(
-        max_steps=args.pretrain_steps,
+        post_ln=args.post_ln,
+        n_docs=args.n_docs,
+        seq_len=args.seq_len,
+        batch_size=args.pretrain_batch,
+        steps=args.pretrain_steps,
         lr=args.pretrain_lr,
-        betas=(0.9, args.pretrain_beta2),
-        warmup_steps=args.pretrain_steps // 10,
-        seed=seed,
+        beta2=args.pretrain_beta2,
+        mlm_probability=args.mlm_probability,
+        nsp=args.nsp,
     )
-    hist = train(model, loader, cfg, device=args.device, progress=False)
-    info = {
-        "mlm_loss_last": statistics.mean(hist.loss[-20:]),
-        "mlm_loss_curve": [round(statistics.mean(hist.loss[i : i + 20]), 3) for i in range(0, len(hist.loss), 50)],
-        "seconds": time.perf_counter() - t0,
-        "documents_dropped_for_leakage": len(docs) - len(kept),
-        "sequences": len(ids),
-    }
-    return model, info
 
 
-def encode(task: str, rows: object, tok: object) -> list[dict]:
-    """Tokenize a split into feature dicts (pairs as sentence A / B; QA spans mapped to word pieces)."""
-    out = []
-    for r in rows:
-        if task == "sentiment":
-            enc = tok(r["text"], truncation=True, max_length=160)
-            out.append({**enc, "labels": r["label"]})
-        elif task == "nli":
-            enc = tok(r["premise"], r["hypothesis"], truncation=True, max_length=160)
-            out.append({**enc, "labels": r["label"]})
-        else:
-            enc = tok(r["question"], r["context"], truncation=True, max_length=160, return_offsets_mapping=True)
-            seq = enc.sequence_ids()
-            a, b = r["answer_start"], r["answer_start"] + len(r["answer_text"])
-            toks = [i for i, (s, (x, y)) in enumerate(zip(seq, enc["offset_mapping"], strict=True)) if s == 1]
-            start = next(i for i in toks if enc["offset_mapping"][i][0] <= a < enc["offset_mapping"][i][1])
-            end = next(i for i in toks if enc["offset_mapping"][i][0] < b <= enc["offset_mapping"][i][1])
-            out.append(
-                {
-                    "input_ids": enc["input_ids"],
-                    "token_type_ids": enc["token_type_ids"],
-                    "start_positions": start,
-                    "end_positions": end,
-                }
-            )
-    return out
-
-
-def collate(examples: list[dict]) -> dict[str, torch.Tensor]:
-    """Pad a list of feature dicts into a batch."""
-    ids, mask = pad_sequences([e["input_ids"] for e in examples], 0)
-    types, _ = pad_sequences([e["token_type_ids"] for e in examples], 0)
-    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-    for key in ("labels", "start_positions", "end_positions"):
-        if key in examples[0]:
-            batch[key] = torch.tensor([e[key] for e in examples])
-    return batch
-
-
-@torch.no_grad()
-def accuracy(task: str, model: torch.nn.Module, feats: list[dict]) -> float:
-    """Accuracy (classification) or exact span match (QA) on encoded examples."""
-    model.eval()
-    right = 0
-    device = next(model.parameters()).device
-    for i in range(0, len(feats), 64):
-        batch = {k: v.to(device) for k, v in collate(feats[i : i + 64]).items()}
-        if task == "qa":
-            out = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-            context = (batch["token_type_ids"] == 1) & (batch["attention_mask"] == 1)
-            start, end = best_span(out.start_logits, out.end_logits, context)
-            right += ((start == batch["start_positions"]) & (end == batch["end_positions"])).sum().item()
-        else:
-            out = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-            right += (out.logits.argmax(-1) == batch["labels"]).sum().item()
-    return right / len(feats)
-
-
-def finetune(
-    task: str, body: BertForPretraining | None, tok: object, data: dict, seed: int, lr: float, args: argparse.Namespace
+def finetune_task(
+    task: str, body: object, tok: object, data: dict, seed: int, lr: float, args: argparse.Namespace
 ) -> dict[str, float]:
     """Fine-tune a head on body (or on a random body when None); return validation and test accuracy."""
-    torch.manual_seed(seed)
-    cls = BertForQuestionAnswering if task == "qa" else BertForSequenceClassification
-    extra = () if task == "qa" else (3 if task == "nli" else 2,)
-    model = cls.from_pretrained_body(body, *extra) if body is not None else cls(model_config(len(tok), args), *extra)
-    g = torch.Generator().manual_seed(seed)
-    loader = DataLoader(data["train"], batch_size=16, shuffle=True, generator=g, collate_fn=collate)
     steps = args.finetune_steps or FINETUNE_STEPS[task]
-    cfg = TrainConfig(max_steps=steps, lr=lr, warmup_steps=steps // 10, seed=seed)
-    train(model, loader, cfg, device=args.device, progress=False)
-    return {split: accuracy(task, model, data[split]) for split in ("validation", "test")}
+    r = finetune(
+        task,
+        body,
+        data,
+        vocab_size=len(tok),
+        settings=settings_of(args),
+        seed=seed,
+        lr=lr,
+        steps=steps,
+        device=args.device,
+    )
+    return {"validation": r.validation, "test": r.test}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -247,14 +120,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def load_task(tw: ToyWorld, task: str, seed: int, args: argparse.Namespace) -> object:
-    """A task's splits for one seed; sentiment and QA are validated and tested on wordings training lacks."""
-    sizes = (args.n_train, args.n_val, args.n_test)
-    if task in ("sentiment", "qa"):
-        return getattr(tw, task)(*sizes, seed=100 + seed, held_out=True)
-    return getattr(tw, task)(*sizes, seed=100 + seed)
-
-
 def _data_version() -> str:
     """A digest of the generators' source, so that a cache never serves data an older ToyWorld made."""
     import selfsup.data
@@ -276,7 +141,7 @@ def seed_data(tw: ToyWorld, seed: int, args: argparse.Namespace) -> dict:
     if path is not None and path.exists():
         with gzip.open(path, "rt", encoding="utf-8") as f:
             return json.load(f)
-    suites = {task: load_task(tw, task, seed, args) for task in TASKS}
+    suites = {task: task_data(tw, task, seed, (args.n_train, args.n_val, args.n_test)) for task in TASKS}
     data = {
         "tasks": {task: {split: dd[split].to_list() for split in dd} for task, dd in suites.items()},
         "baselines": {task: majority_baseline(dd) for task, dd in suites.items()},
@@ -297,6 +162,11 @@ def shared_tokenizer(tw: ToyWorld, args: argparse.Namespace) -> object:
     if args.cache:
         save_tokenizer(tok, args.cache / "tokenizer")
     return tok
+
+
+def _curve(loss: list[float]) -> list[float]:
+    """The loss averaged over 20 steps, every 50 steps (the report's pre-training curve)."""
+    return [round(statistics.mean(loss[i : i + 20]), 3) for i in range(0, len(loss), 50)]
 
 
 def gap_and_spread(pre: list[float], scr: list[float]) -> tuple[float, float]:
@@ -329,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         held_out = set()
         if "sentiment" in suites:
             held_out = {r["text"] for split in ("validation", "test") for r in suites["sentiment"][split]}
-        body, info = pretrain(data_for_seed["docs"], tok, seed, args, held_out)
+        body, info = pretrain_bert(data_for_seed["docs"], tok, settings_of(args), seed, args.device, held_out)
+        info = {k: v for k, v in info.items() if k != "loss"} | {"mlm_loss_curve": _curve(info["loss"])}
         pre_info.append(info)
         print(
             f"seed {seed}: pre-trained {args.pretrain_steps} steps in {info['seconds']:.0f} s, "
@@ -341,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             data = {s: encode(task, dd[s], tok) for s in ("train", "validation", "test")}
             for init in ("pretrained", "scratch"):
                 runs = {
-                    lr: finetune(task, body if init == "pretrained" else None, tok, data, seed, lr, args)
+                    lr: finetune_task(task, body if init == "pretrained" else None, tok, data, seed, lr, args)
                     for lr in args.finetune_lrs
                 }
                 lr = max(runs, key=lambda r: runs[r]["validation"])  # chosen on validation, never on test

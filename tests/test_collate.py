@@ -86,6 +86,16 @@ def test_mlm_collator_nsp_flag_and_determinism(wp):
         MLMCollator(wp, with_nsp=True)(plain)
 
 
+def test_mlm_collator_replacement_mix_is_passed_to_the_masking(wp):
+    examples = [wp(s)["input_ids"] for s in SENTENCES]
+    all_mask = MLMCollator(wp, generator=gen(2), mlm_probability=0.5, mask_ratio=1.0, random_ratio=0.0)(examples)
+    chosen = all_mask["labels"] != IGNORE_INDEX
+    assert chosen.sum() > 50 and (all_mask["input_ids"][chosen] == wp.mask_token_id).all()
+    none_masked = MLMCollator(wp, generator=gen(2), mlm_probability=0.5, mask_ratio=0.0, random_ratio=0.0)(examples)
+    chosen = none_masked["labels"] != IGNORE_INDEX
+    assert torch.equal(none_masked["input_ids"][chosen], none_masked["labels"][chosen])  # all kept as they were
+
+
 def test_mlm_collator_as_dataloader_collate_fn(wp):
     data = [wp(s) for s in SENTENCES[:8]]
     loader = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=MLMCollator(wp, generator=gen(0)))

@@ -1,4 +1,5 @@
-"""The learnability harness (benchmarks/learnability.py and its sweep): packing, the data cache, the pass rule.
+"""The learnability harness (benchmarks/learnability.py and its sweep) and the packing it shares with the book:
+packing, the data cache, the pass rule.
 
 The check itself takes minutes (`make learnability`); these tests cover the parts whose mistakes would make
 its numbers wrong without making it crash.
@@ -18,6 +19,7 @@ import learnability  # noqa: E402
 import learnability_sweep  # noqa: E402
 
 from selfsup.data import ToyWorld  # noqa: E402
+from selfsup.experiments.pretraining import pack  # noqa: E402
 from selfsup.tokenizer import train_wordpiece  # noqa: E402
 
 
@@ -31,7 +33,7 @@ def world_and_tok():
 def test_pack_makes_bert_pairs_within_the_length(world_and_tok, nsp):
     tw, tok = world_and_tok
     docs = tw.documents(200, seed=1)
-    pieces = learnability.pack(docs, tok, 40, random.Random(0) if nsp else None)
+    pieces = pack(docs, tok, 40, random.Random(0) if nsp else None)
     n_sentences = sum(len(d) for d in docs)
     assert len(pieces) < n_sentences  # several sentences share a piece
     for p in pieces:

@@ -76,8 +76,13 @@ class MLMCollator:
         generator: torch.Generator | None = None,
         with_nsp: bool = False,
         max_len: int | None = None,
+        mask_ratio: float = 0.8,
+        random_ratio: float = 0.1,
     ) -> None:
-        """Read the pad / mask / special ids and the vocabulary size from a transformers tokenizer."""
+        """Read the pad / mask / special ids and the vocabulary size from a transformers tokenizer.
+
+        mask_ratio and random_ratio split the chosen positions as in `mask_tokens` (BERT: 0.8 and 0.1).
+        """
         if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None:
             raise ValueError("MLMCollator needs a tokenizer with a mask token and a pad token (see train_wordpiece)")
         if not 0.0 < mlm_probability <= 1.0:
@@ -87,6 +92,8 @@ class MLMCollator:
         self.vocab_size = len(tokenizer)
         self.special_ids = sorted(set(tokenizer.all_special_ids))
         self.mlm_probability = mlm_probability
+        self.mask_ratio = mask_ratio
+        self.random_ratio = random_ratio
         self.generator = generator
         self.with_nsp = with_nsp
         self.max_len = max_len
@@ -100,6 +107,8 @@ class MLMCollator:
             vocab_size=self.vocab_size,
             special_ids=self.special_ids,
             mlm_probability=self.mlm_probability,
+            mask_ratio=self.mask_ratio,
+            random_ratio=self.random_ratio,
             generator=self.generator or torch.default_generator,
             attention_mask=attention_mask,
         )
