@@ -44,3 +44,31 @@ def test_every_direct_dependency_is_pinned_and_installed_at_its_pin():
         if installed.split("+")[0] != version:
             wrong[name] = (version, installed)
     assert not wrong, f"installed versions differ from the pins (pinned, installed): {wrong}"
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules a Python file imports (absolute names), read from its syntax tree."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def test_imports_point_one_way():
+    """The library never imports the book's figures, and the model code never imports the experiments or grading:
+    viz and grading sit on top; experiments sit on the models and data."""
+    lib = ROOT / "lib" / "selfsup"
+    offenders = []
+    for path in lib.rglob("*.py"):
+        rel = path.relative_to(lib)
+        mods = _imports(path)
+        forbidden = ["selfsup.viz"] if rel.name != "viz.py" else []
+        if rel.parts[0] not in ("experiments", "grading", "cli.py", "viz.py"):
+            forbidden += ["selfsup.experiments", "selfsup.grading"]
+        offenders += [f"{rel} imports {m}" for m in mods if any(m == f or m.startswith(f + ".") for f in forbidden)]
+    assert not offenders, offenders

@@ -1,8 +1,10 @@
-"""The `selfsup` command line: pre-train a model, fine-tune a BERT checkpoint, generate text.
+"""The `selfsup` command line: pre-train a model, fine-tune a BERT checkpoint, generate text; grade exercises.
 
     selfsup pretrain --model {bert,gpt,seq2seq} (--text FILE | --toyworld N) --steps S --out DIR
     selfsup finetune --checkpoint DIR --task {sentiment,nli,nsp,FILE.csv} --out DIR2
     selfsup generate --checkpoint DIR --prompt "..." [--max-new-tokens N --temperature T --top-k K --top-p P]
+    selfsup grade {release,collect,autograde,feedback,export} ...   (the instructor's steps, selfsup.grading)
+    selfsup check NOTEBOOK                                            (a student's run of the visible tests)
 
 A thin layer: the tokenizers, collators, models and the training loop live in their modules. A model folder
 holds `tokenizer/`, `model.pt` (a checkpoint `load_model` rebuilds) and `history.json`. Every command runs
@@ -283,6 +285,94 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grade(args: argparse.Namespace) -> int:
+    """One step of the instructor's grading workflow; the work is done in `selfsup.grading`."""
+    from selfsup.grading.course import load_course
+
+    course = load_course(Path(args.root) if args.root else None)
+    if args.step == "release":
+        from selfsup.grading.release import release
+
+        for path in release(course, args.assignments):
+            print(f"released {path.relative_to(course.root)}")
+        return 0
+    if args.step == "collect":
+        from selfsup.grading.collect import collect
+
+        roster = Path(args.roster) if args.roster else None
+        report = collect(course, Path(args.submissions), args.assignment, roster)
+        for student, files in report.students.items():
+            print(f"collected {student}: {', '.join(files)}")
+        for line in report.skipped:
+            print(f"skipped {line}")
+        for line in report.unmatched:
+            print(f"not in the roster: {line}")
+        print(f"{len(report.students)} submissions of {args.assignment} in {course.collected.relative_to(course.root)}")
+        return 0
+    if args.step == "autograde":
+        from selfsup.grading.autograde import Limits
+        from selfsup.grading.batch import autograde
+        from selfsup.grading.sandbox import SandboxLimits, SandboxUnavailable
+
+        box = SandboxLimits(memory_mb=args.memory_mb, processes=args.max_processes, output_kb=args.output_kb)
+        limits = Limits(
+            student_seconds=args.time_limit, cell_seconds=args.cell_timeout, sandbox=None if args.unsandboxed else box
+        )
+        if args.unsandboxed:
+            print(
+                "WARNING: --unsandboxed: every student's code runs as you, with your files (the gradebook and the "
+                "hidden tests included), your network and no limit but time. Grade only code you trust this way.",
+                file=sys.stderr,
+            )
+        try:
+            if args.scheduler is not None or args.workers:
+                from selfsup.grading.distributed import autograde_distributed
+
+                done = autograde_distributed(
+                    course,
+                    args.assignments,
+                    args.student,
+                    limits,
+                    scheduler=args.scheduler,
+                    workers=args.workers or args.jobs,
+                    on_result=lambda r: print(r.line()),
+                )
+            else:
+                done = autograde(
+                    course, args.assignments, args.student, limits, jobs=args.jobs, on_result=lambda r: print(r.line())
+                )
+        except SandboxUnavailable as e:
+            print(f"selfsup grade autograde: error: {e}", file=sys.stderr)
+            return 2
+        failed = [r for r in done if r.status == "error"]
+        print(f"graded {len(done)} submissions; {len(failed)} could not be graded (status error)")
+        return 1 if failed else 0
+    if args.step == "feedback":
+        from selfsup.grading.feedback import feedback
+
+        pages = feedback(course, args.assignments, args.student)
+        print(f"wrote {len(pages)} feedback pages in {course.feedback.relative_to(course.root)}")
+        return 0
+    from selfsup.grading.export import export
+
+    out = Path(args.out) if args.out else course.state / "grades.csv"
+    print(f"wrote {len(export(course, out, args.assignments))} rows to {out}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run a notebook's visible tests in a fresh kernel: 0 all passed, 1 one failed, 2 not checkable."""
+    from selfsup.grading.check import NotebookUnreadable, check_notebook
+
+    try:
+        report = check_notebook(Path(args.notebook), time_limit=args.time_limit, cell_timeout=args.cell_timeout)
+    except NotebookUnreadable as e:
+        print(f"selfsup check: error: {e}", file=sys.stderr)
+        return 2
+    print("\n".join(report.lines()))
+    return 0 if report.passed else 1
+
+
 def _add_training_args(p: argparse.ArgumentParser, steps: int, lr: float) -> None:
     p.add_argument("--steps", type=int, default=steps, help=f"optimizer updates (default {steps})")
     p.add_argument("--batch-size", type=int, default=16)
@@ -297,7 +387,7 @@ def _add_training_args(p: argparse.ArgumentParser, steps: int, lr: float) -> Non
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of `selfsup` and its three sub-commands."""
+    """The argument parser of `selfsup` and its sub-commands."""
     parser = argparse.ArgumentParser(prog="selfsup", description="Self-supervised learning, from BERT to GPT.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -334,6 +424,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("grade", help="grade a class: release, collect, autograde, feedback, export")
+    steps = p.add_subparsers(dest="step", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", help="the course repository (default: the nearest folder with nbgrader_config.py)")
+    some = argparse.ArgumentParser(add_help=False, parents=[common])
+    some.add_argument("assignments", nargs="*", help="assignment ids, e.g. 01-masking (default: all)")
+    steps.add_parser("release", parents=[some], help="regenerate exercises/ from solutions/ with nbgrader")
+    s = steps.add_parser("collect", parents=[common], help="copy a folder or a Canvas/Moodle zip of submissions")
+    s.add_argument("submissions", help="a folder with one sub-folder per student, or a zip from Canvas or Moodle")
+    s.add_argument("--assignment", required=True, help="the assignment the submissions are for")
+    s.add_argument("--roster", help="CSV with student_id and lms_id and/or name, to name students by their ids")
+    s = steps.add_parser("autograde", parents=[some], help="grade every collected submission")
+    s.add_argument("--student", action="append", help="only this student (repeatable)")
+    s.add_argument("--time-limit", type=float, default=300.0, help="seconds per student and notebook (default 300)")
+    s.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell (default: nbgrader_config.py)")
+    s.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    s.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help="run students' kernels without the bubblewrap sandbox (as you, with your files and network)",
+    )
+    s.add_argument("--memory-mb", type=int, default=4096, help="memory of a kernel's process, MiB (default 4096)")
+    s.add_argument("--max-processes", type=int, default=128, help="processes and threads a kernel may have")
+    s.add_argument("--output-kb", type=int, default=1024, help="output kept per notebook, KB (default 1024)")
+    s.add_argument(
+        "--scheduler",
+        help="grade on a Dask cluster: the scheduler's address (tcp://host:8786), or 'local' for a local cluster "
+        "of --jobs workers; the gradebook should then be PostgreSQL (SELFSUP_GRADEBOOK_URL)",
+    )
+    s.add_argument("--workers", type=int, default=0, help="workers of the local Dask cluster (default: --jobs)")
+    s = steps.add_parser("feedback", parents=[some], help="HTML feedback per student, hidden tests left out")
+    s.add_argument("--student", action="append", help="only this student (repeatable)")
+    s = steps.add_parser("export", parents=[some], help="write a CSV of scores per student and assignment")
+    s.add_argument("--out", help="the CSV file (default grading/grades.csv)")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("check", help="run a notebook's visible tests in a fresh kernel; exit 1 if one fails")
+    p.add_argument("notebook", help="an exercise notebook, e.g. exercises/01-masking/01-masking.ipynb")
+    p.add_argument("--time-limit", type=float, default=600.0, help="seconds for the whole notebook (default 600)")
+    p.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
+    p.set_defaults(func=cmd_check)
     return parser
 
 
