@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, Execute
@@ -91,6 +92,7 @@ class GradingExecute(Execute):
         self._output_left = self.output_limit_kb * 1024
         self._cut = False
         self._last_reply: dict | None = None
+        self._tests_ran = False
         clear = ClearHiddenTests(parent=self)
         self._begin, self._end = clear.begin_test_delimeter, clear.end_test_delimeter
         self._hidden = self._hidden_lines(nb)
@@ -136,11 +138,14 @@ class GradingExecute(Execute):
         hidden = test and self._begin in cell.source
         original = cell.source
         try:
-            if test and self.guard_tests:
+            # Before a test, and before every cell once a test has run (its source leaves the kernel's caches).
+            if self.guard_tests and (test or self._tests_ran):
                 failed = self._run_guard()
-                if failed:
+                if failed and test:
                     cell.outputs = [_error(GUARD_FAILED, failed)]
                     return cell, resources
+            if test and self.guard_tests:
+                self._tests_ran = True
                 cell.source = guard.rewrite_asserts(original, self._eq_name)
             self._last_reply = None
             self._check_assign_resources(resources)
@@ -192,14 +197,14 @@ class GradingExecute(Execute):
                 self.log.warning("could not set up the test guard: %s", reply and reply["content"].get("evalue"))
         return kc
 
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)  # nbclient binds the sync name itself
+
     async def _silent(self, code: str) -> dict | None:
         msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
         return await self.async_wait_for_reply(msg_id)
 
     def _run_guard(self) -> str | None:
         """Run the guard; None when it ran, else why the test cell scores 0."""
-        from jupyter_core.utils import run_sync
-
         reply = run_sync(self._silent)(f"{self._guard_name}()")
         if reply is None:
             return "the grader's check before this test did not finish"
@@ -243,8 +248,11 @@ class GradingExecute(Execute):
             cell.outputs.append(errors[0])
         if errors:  # a result shown before the error would count as partial credit in nbgrader
             cell.outputs = [o for o in cell.outputs if o.get("output_type") != "execute_result"]
-        if hidden:
+        if hidden:  # the error's name and message only: its traceback would quote the hidden lines
             kept = [o for o in cell.outputs if o.get("output_type") in ("error", "execute_result")]
+            for output in kept:
+                if output.get("output_type") == "error":
+                    output.traceback = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
             if len(kept) < len(cell.outputs):
                 kept.insert(0, NotebookNode(output_type="stream", name="stdout", text=HIDDEN_OUTPUT))
             cell.outputs = kept

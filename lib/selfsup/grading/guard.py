@@ -110,7 +110,7 @@ del __selfsup_setup
 def names() -> tuple[str, str]:
     """(guard name, strict-equality name), new for each kernel."""
     token = secrets.token_hex(6)
-    return f"_grader_guard_{token}", f"_grader_eq_{token}"
+    return f"_grader_guard_{token}", f"_grader_strict_equal_{token}"
 
 
 def setup_code(guard_name: str, eq_name: str, notebook_text: str, trusted: list[str], marker: str) -> str:

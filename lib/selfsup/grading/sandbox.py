@@ -25,8 +25,10 @@ here, `require()` raises with the install command when it does not.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import shutil
+import site
 import subprocess
 import sys
 import tempfile
@@ -40,11 +42,13 @@ from traitlets import Dict, Unicode
 INSTALL = "apt-get install -y bubblewrap"
 SETPRIV, PRLIMIT = "/usr/bin/setpriv", "/usr/bin/prlimit"
 HOME = "/home/student"
+CACHE = ".cache/selfsup"  # the model cache in the scratch folder (SELFSUP_CACHE in the kernel)
 # System folders bound read-only when the machine has them (symlinks, as in merged-/usr Debian, stay symlinks).
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 # The only variables the kernel gets (the grader's environment may hold a gradebook password).
 PASS_ENV = ("LANG", "LC_ALL", "TZ", "PYTHONHASHSEED")
-UID_BASE = 200_000  # sandbox user ids: UID_BASE + the grading process's pid, so concurrent sandboxes differ
+BOX_PREFIX = "selfsup-sandbox-"  # then the grading process's pid: sweep() knows whose a folder was
+UID_BASE = 200_000  # sandbox user ids start here (no such user on the machine: nothing else runs as them)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -141,17 +145,21 @@ def _system_binds() -> list[str]:
 
 
 def python_folders() -> list[Path]:
-    """Folders the kernel's Python needs: the interpreter's prefix, the venv, editable installs' sources."""
-    found = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
-    found.add(Path(sys.executable).resolve().parent.parent)
-    for entry in sys.path:  # an editable install (selfsup's lib/) puts its folder on sys.path
-        p = Path(entry).resolve() if entry else None
-        if p is not None and p.is_dir() and not any(p.is_relative_to(f) for f in found):
-            found.add(p)
-    # Keep the outermost folders only; never the whole file system or a home folder.
-    folders = sorted(found, key=lambda p: len(p.parts))
+    """Folders the kernel's Python needs: the interpreter's prefix, the venv, and editable installs' sources.
+
+    Only what `.pth` files in site-packages name is added, never `sys.path` as a whole: run from the course
+    folder, that would hold the working directory (solutions/ and all).
+    """
+    found = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent.parent}
+    for site_dir in site.getsitepackages():
+        for pth in Path(site_dir).glob("*.pth"):
+            for line in pth.read_text(errors="replace").splitlines():
+                folder = Path(line.strip())
+                if line.strip() and not line.startswith(("import ", "#")) and folder.is_absolute() and folder.is_dir():
+                    found.add(folder.resolve())
+    # The outermost folders only; never the root or a top-level folder (/usr is bound anyway).
     kept: list[Path] = []
-    for f in folders:
+    for f in sorted(found, key=lambda p: len(p.parts)):
         if len(f.parts) > 2 and not any(f.is_relative_to(k) for k in kept):
             kept.append(f)
     return kept
@@ -195,6 +203,7 @@ def kernel_command(kernel_cmd: list[str], box: Path, uid: int, limits: SandboxLi
         MPLCONFIGDIR="/tmp/.matplotlib",
         MPLBACKEND="module://matplotlib_inline.backend_inline",
         PYTHONDONTWRITEBYTECODE="1",
+        SELFSUP_CACHE=f"{HOME}/{CACHE}",
         **{v: str(limits.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
     )
     for key, value in sorted(env.items()):
@@ -208,7 +217,8 @@ def make_box(uid: int, files_from: Path | None, notebook: Path | None) -> Path:
     """A fresh sandbox folder: run/ (sockets), home/ (scratch: the student's files), tmp/; owned by `uid`."""
     # Not under /tmp: the sandbox's /tmp is its own, and run/ must have the same path inside and out.
     where = os.environ.get("SELFSUP_SANDBOX_DIR") or ("/var/tmp" if Path("/var/tmp").is_dir() else None)
-    box = Path(tempfile.mkdtemp(prefix="selfsup-sandbox-", dir=where))
+    sweep(Path(where or tempfile.gettempdir()))
+    box = Path(tempfile.mkdtemp(prefix=f"{BOX_PREFIX}{os.getpid()}-", dir=where))
     for name in ("run", "home", "tmp"):
         (box / name).mkdir()
     if files_from is not None and files_from.is_dir():
@@ -217,17 +227,66 @@ def make_box(uid: int, files_from: Path | None, notebook: Path | None) -> Path:
                 shutil.copy2(item, box / "home" / item.name)
     if notebook is not None and notebook.is_file():
         shutil.copy2(notebook, box / "home" / notebook.name)
+    _share_model_cache(box / "home" / CACHE, uid)
     (box / "passwd").write_text(f"root:x:0:0::/root:/bin/false\nstudent:x:{uid}:{uid}::{HOME}:/bin/sh\n")
     (box / "group").write_text(f"root:x:0:\nstudent:x:{uid}:\n")
     os.chmod(box, 0o755)
-    for path in (box / "run", box / "home", box / "tmp", *(box / "home").iterdir()):
-        os.chown(path, uid, uid)
+    for path in (box / "run", box / "home", box / "tmp", *(box / "home").iterdir(), *(box / "home" / CACHE).parents):
+        if path.is_relative_to(box / "home") or path.parent == box:
+            os.chown(path, uid, uid)
+    os.chown(box / "home" / CACHE, uid, uid)
     return box
+
+
+def sweep(folder: Path) -> None:
+    """Remove the sandbox folders of grading processes that are gone (killed before they could clean up)."""
+    for box in folder.glob(f"{BOX_PREFIX}*-*"):
+        pid = box.name.removeprefix(BOX_PREFIX).split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            remove_box(box)
+
+
+def host_model_cache() -> Path:
+    """The grader's selfsup model cache (experiments/cache.py's rule, without importing torch)."""
+    if os.environ.get("SELFSUP_CACHE"):
+        return Path(os.environ["SELFSUP_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "selfsup"
+
+
+def _share_model_cache(dest: Path, uid: int) -> None:
+    """Give the kernel the grader's cached models (exercises load them, and would train them again otherwise).
+
+    A file anyone may read is hard-linked (root's, read-only to the kernel); any other is copied for the
+    kernel's user. Whatever the kernel adds or deletes stays in its scratch: no student changes the cache.
+    """
+    dest.mkdir(parents=True)
+    source = host_model_cache()
+    if not source.is_dir():
+        return
+    for item in source.iterdir():
+        if not item.is_file() or item.name.endswith((".lock", ".tmp")):
+            continue
+        target = dest / item.name
+        try:
+            if not item.stat().st_mode & 0o004:
+                raise PermissionError  # not readable by the kernel's user: copy it
+            os.link(item, target)
+        except OSError:
+            shutil.copyfile(item, target)
+            os.chown(target, uid, uid)
 
 
 def remove_box(box: Path) -> None:
     """Delete a sandbox folder (whatever the student left in it)."""
     shutil.rmtree(box, ignore_errors=True)
+
+
+_uids = itertools.count()
+
+
+def _next_uid() -> int:
+    """A user id no other sandbox on this machine has now: from the process id and a counter in the process."""
+    return UID_BASE + (os.getpid() % 10_000) * 100 + next(_uids) % 100
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -242,12 +301,14 @@ class SandboxKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs: Any) -> None:  # noqa: ANN401
         super().__init__(**kwargs)
         self._box: Path | None = None
-        self._uid = UID_BASE + os.getpid() % 100_000
+        self._uid = _next_uid()
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple:  # noqa: ANN401
         if self._box is None:
             files = Path(kw["cwd"]) if kw.get("cwd") else None
             self._box = make_box(self._uid, files, Path(self.notebook) if self.notebook else None)
+        # Interrupt by a control message: a signal to bwrap's process group would not reach the kernel.
+        self.kernel_spec.interrupt_mode = "message"
         self.transport = "ipc"
         self.ip = str(self._box / "run" / "kernel")
         self.connection_file = str(self._box / "run" / "kernel.json")
@@ -264,6 +325,10 @@ class SandboxKernelManager(AsyncKernelManager):
         """The kernel's own command, wrapped in bwrap, setpriv and prlimit."""
         cmd = super().format_kernel_cmd(extra_arguments)
         return kernel_command(cmd, self._box, self._uid, SandboxLimits(**self.limits))
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:  # noqa: ANN401
+        kw["stdout"] = subprocess.DEVNULL  # ipykernel's banner; what the student prints goes to the notebook
+        await super()._async_launch_kernel(kernel_cmd, **kw)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
