@@ -1,14 +1,18 @@
-"""Book build times: a cold build and a rebuild with nothing changed, as `make book` runs them.
+"""Book build times: a cold build and rebuilds with nothing changed, as `make book` runs them, page by page.
 
 The tree is copied to a temporary folder first (without .venv, _build and caches), so the repository's own
-_build is left alone and the cold build really starts from nothing (no executed-notebook cache either).
+_build is left alone and the cold build really starts from nothing: no executed-notebook cache (jupyter-cache
+lives in the copy's _build) and an empty model cache (SELFSUP_CACHE points at a fresh folder, so every model
+a page needs is trained during the build). Each page's execution time comes from jupyter-cache's records.
 
-    .venv/bin/python benchmarks/bench_book.py
+    .venv/bin/python benchmarks/bench_book.py          # or `make bench-book`; writes benchmarks/results/book.json
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT  # noqa: E402
+from common import RESULTS, ROOT, machine  # noqa: E402
 
 IGNORE = shutil.ignore_patterns(
     ".venv", ".git", "_build", "__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "results", "runs"
@@ -25,11 +29,26 @@ IGNORE = shutil.ignore_patterns(
 BUILD_ARGS = ["build", "--warningiserror", "--keep-going", "."]  # the Makefile's `book` target
 
 
-def _build(tree: Path) -> float:
+def toc_pages(toc: Path) -> list[str]:
+    """The source files of a Jupyter Book's _toc.yml, root first (without suffix, as the TOC names them)."""
+    import yaml
+
+    def files(node: object) -> list[str]:
+        if isinstance(node, dict):
+            return ([node["file"]] if "file" in node else []) + [f for v in node.values() for f in files(v)]
+        if isinstance(node, list):
+            return [f for item in node for f in files(item)]
+        return []
+
+    data = yaml.safe_load(toc.read_text())
+    return [data["root"], *files(data.get("parts", data))]
+
+
+def _build(tree: Path, env: dict[str, str]) -> float:
     """Seconds for one `jupyter-book build` in tree; raises with the log's tail if the build fails."""
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "jupyter-book"), *BUILD_ARGS], cwd=tree, capture_output=True, text=True
+        [str(ROOT / ".venv" / "bin" / "jupyter-book"), *BUILD_ARGS], cwd=tree, capture_output=True, text=True, env=env
     )
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -37,22 +56,73 @@ def _build(tree: Path) -> float:
     return seconds
 
 
-def book_build(rebuilds: int = 2) -> dict:
-    """Cold build then `rebuilds` no-change rebuilds of a fresh copy of the tree; seconds for each."""
-    pages = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "book").rglob("*") if p.suffix in {".md", ".ipynb"})
-    with tempfile.TemporaryDirectory(prefix="selfsup-book-") as tmp:
-        tree = Path(tmp) / "repo"
-        shutil.copytree(ROOT, tree, ignore=IGNORE)
-        cold = _build(tree)
-        warm = [_build(tree) for _ in range(rebuilds)]
+def executions(tree: Path) -> dict[str, tuple[int, float]]:
+    """Per executed page (path relative to the tree, no suffix): its jupyter-cache record id and the seconds
+    its execution took. A page without code cells is not executed, so it has no record."""
+    from jupyter_cache import get_cache
+
+    cache = get_cache(tree / "_build" / ".jupyter_cache")
     return {
-        "command": "jupyter-book " + " ".join(BUILD_ARGS),
-        "pages": pages,
-        "cold_s": cold,
-        "no_change_rebuild_s": warm,
-        "median_no_change_rebuild_s": sorted(warm)[len(warm) // 2] if warm else None,
+        str(Path(r.uri).relative_to(tree).with_suffix("")): (r.pk, float(r.data.get("execution_seconds", "nan")))
+        for r in cache.list_cache_records()
     }
 
 
+def book_build(rebuilds: int = 2) -> dict:
+    """Cold build then `rebuilds` no-change rebuilds of a fresh copy of the tree, with a fresh model cache."""
+    pages = toc_pages(ROOT / "_toc.yml")
+    with tempfile.TemporaryDirectory(prefix="selfsup-book-") as tmp:
+        tree = Path(tmp) / "repo"
+        shutil.copytree(ROOT, tree, ignore=IGNORE)
+        env = {**os.environ, "SELFSUP_CACHE": str(Path(tmp) / "model-cache")}
+        load = os.getloadavg()[0]
+        cold = _build(tree, env)
+        cold_runs = executions(tree)
+        warm, rerun = [], set()
+        for _ in range(rebuilds):
+            warm.append(_build(tree, env))
+            rerun |= {p for p, (pk, _) in executions(tree).items() if cold_runs.get(p, (None,))[0] != pk}
+    return {
+        "command": "jupyter-book " + " ".join(BUILD_ARGS),
+        "machine": {**machine(), "load_avg_1min_before": load},
+        "cold_s": cold,
+        "no_change_rebuild_s": warm,
+        "median_no_change_rebuild_s": sorted(warm)[len(warm) // 2] if warm else None,
+        "pages": {
+            p: {
+                "executed": p in cold_runs,
+                "cold_execution_s": cold_runs[p][1] if p in cold_runs else None,
+                "executed_again_in_a_rebuild": p in rerun,
+            }
+            for p in pages
+        },
+    }
+
+
+def table(result: dict) -> str:
+    """The result as a plain-text table: one row per page, then the totals."""
+    rows = [f"{'page':32} {'cold execution':>15} {'re-executed':>12}"]
+    for page, r in result["pages"].items():
+        seconds = f"{r['cold_execution_s']:.1f} s" if r["executed"] else "no code"
+        rows.append(f"{page:32} {seconds:>15} {'yes' if r['executed_again_in_a_rebuild'] else 'no':>12}")
+    warm = ", ".join(f"{s:.1f}" for s in result["no_change_rebuild_s"])
+    rows.append(f"cold build {result['cold_s']:.1f} s (fresh model cache); rebuilds with nothing changed: {warm} s")
+    m = result["machine"]
+    rows.append(f"load average before: {m['load_avg_1min_before']:.2f} on {m['cores']} cores")
+    return "\n".join(rows)
+
+
+def main() -> None:  # noqa: D103
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rebuilds", type=int, default=2, help="no-change rebuilds after the cold build")
+    parser.add_argument("--out", type=Path, default=RESULTS / "book.json")
+    args = parser.parse_args()
+    result = book_build(args.rebuilds)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(table(result))
+    print(f"written to {args.out}")
+
+
 if __name__ == "__main__":
-    print(json.dumps(book_build(), indent=1))
+    main()

@@ -1,7 +1,14 @@
-"""Shared test settings."""
+"""Shared test settings, and the one book build that the book and browser tests share."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+JB = Path(sys.executable).with_name("jupyter-book")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -12,3 +19,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """The book built once per test session, as `make book` builds it (warnings are errors), into a temporary
+    folder: (the HTML folder, the build's log). Models come from the usual cache (SELFSUP_CACHE, else
+    ~/.cache/selfsup), so a second `make test` does not train them again; pages execute afresh."""
+    out = tmp_path_factory.mktemp("book")
+    proc = subprocess.run(
+        [str(JB), "build", str(ROOT), "--path-output", str(out), "--warningiserror", "--keep-going"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
+    return out / "_build" / "html", proc.stdout
