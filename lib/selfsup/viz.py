@@ -324,11 +324,13 @@ def bars_vs_baseline(
         )
     ax.set_xticks(x, names)
     if ylim is not None:
-        ax.set_ylim(*ylim)
+        # headroom above the top of the scale for the value printed over a full bar
+        ax.set_ylim(ylim[0], ylim[1] + 0.08 * (ylim[1] - ylim[0]))
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if baseline is not None or reference is not None:
-        ax.legend(frameon=False, loc="lower right")
+        # below the axes, where it cannot cover a bar
+        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     return fig
 
 
