@@ -38,6 +38,17 @@ def test_the_command_binds_python_read_only_and_nothing_of_the_course(tmp_path):
     assert {t for t in binds if Path(t).is_relative_to(REPO)} <= {str(REPO / "lib"), str(REPO / ".venv")}
     assert "--reuid=200123" in cmd and f"--as={1000 * 1024 * 1024}" in cmd and "--nproc=128" in cmd
     assert "SELFSUP_GRADEBOOK_URL" not in text  # the grader's environment is not passed on
+
+
+def test_a_course_checked_out_under_tmp_is_still_visible_to_the_kernel(tmp_path, monkeypatch):
+    """bwrap applies mounts in order: the private /tmp must come before the venv's bind, or it hides a venv
+    that lives under /tmp (a CI clone there got "kernel died" for every student)."""
+    venv = Path("/tmp/some-course/.venv")
+    monkeypatch.setattr(sandbox, "python_folders", lambda: [venv])
+    cmd = kernel_command(["python", "-m", "ipykernel_launcher"], tmp_path, 200123, SandboxLimits())
+    mounts = [(cmd[i + 2], i) for i, a in enumerate(cmd) if a in ("--ro-bind", "--bind")]
+    where = dict(mounts)
+    assert where["/tmp"] < where[str(venv)]
     assert cmd[-3:] == ["python", "-m", "ipykernel_launcher"]
 
 

@@ -184,11 +184,13 @@ def kernel_command(kernel_cmd: list[str], box: Path, uid: int, limits: SandboxLi
     args = [exe, "--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid", "--unshare-ipc"]
     args += ["--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox", *_system_binds()]
     args += ["--ro-bind", str(box / "passwd"), "/etc/passwd", "--ro-bind", str(box / "group"), "/etc/group"]
+    # The private /tmp first: a bind over /tmp hides what is bound below it before, such as a course (and its
+    # venv) checked out under /tmp, whose kernel then cannot start.
+    args += ["--bind", str(box / "tmp"), "/tmp"]
     for folder in python_folders():
         if not any(folder.is_relative_to(s) for s in SYSTEM if Path(s).is_dir() and not Path(s).is_symlink()):
             args += _ro_bind_with_parents(folder, made)
     args += ["--perms", "0755", "--dir", "/home", "--bind", str(box / "home"), HOME]
-    args += ["--bind", str(box / "tmp"), "/tmp"]
     args += [*_ro_bind_with_parents(box / "run", made)[:-3], "--bind", str(box / "run"), str(box / "run")]
     args += ["--chdir", HOME, "--clearenv"]
     env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
