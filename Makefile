@@ -20,7 +20,7 @@ system-tools:  ## (part of setup) install the missing Debian tools when root; ot
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing$$missing"; apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
 	else \
-		echo "make setup: missing Debian packages:$$missing (npm builds the book; Chromium runs the browser test; bubblewrap sandboxes grading)."; \
+		echo "make setup: missing Debian packages:$$missing (npm builds the book; Chromium runs the browser test; bubblewrap sandboxes grading; PostgreSQL serves the class-scale grading test)."; \
 		echo "  install them with: sudo apt-get update && sudo apt-get install -y --no-install-recommends$$missing"; \
 	fi
 
