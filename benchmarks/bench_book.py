@@ -21,27 +21,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from book_toc import toc_pages  # noqa: E402
 from common import RESULTS, ROOT, machine  # noqa: E402
 
 IGNORE = shutil.ignore_patterns(
     ".venv", ".git", "_build", "__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "results", "runs"
 )
 BUILD_ARGS = ["build", "--warningiserror", "--keep-going", "."]  # the Makefile's `book` target
-
-
-def toc_pages(toc: Path) -> list[str]:
-    """The source files of a Jupyter Book's _toc.yml, root first (without suffix, as the TOC names them)."""
-    import yaml
-
-    def files(node: object) -> list[str]:
-        if isinstance(node, dict):
-            return ([node["file"]] if "file" in node else []) + [f for v in node.values() for f in files(v)]
-        if isinstance(node, list):
-            return [f for item in node for f in files(item)]
-        return []
-
-    data = yaml.safe_load(toc.read_text())
-    return [data["root"], *files(data.get("parts", data))]
 
 
 def _build(tree: Path, env: dict[str, str]) -> float:

@@ -21,6 +21,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import book_toc  # noqa: E402  (benchmarks/book_toc.py: the one reader of _toc.yml)
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 INSTALL_HINT = (
@@ -186,20 +189,7 @@ def wait_until_settled(driver: object, timeout: float = 20.0) -> None:
 
 def toc_pages(toc: Path) -> list[str]:
     """Every page of a Jupyter Book's _toc.yml (its root first) as the path of its built HTML file."""
-    import yaml
-
-    def files(node: object) -> Iterator[str]:
-        if isinstance(node, dict):
-            if "file" in node:
-                yield node["file"]
-            for value in node.values():
-                yield from files(value)
-        elif isinstance(node, list):
-            for item in node:
-                yield from files(item)
-
-    data = yaml.safe_load(toc.read_text())
-    return [f"{Path(f).with_suffix('')}.html" for f in [data["root"], *files(data.get("parts", data))]]
+    return [f"{Path(f).with_suffix('')}.html" for f in book_toc.toc_pages(toc)]
 
 
 def outside_requests(urls: list[str], base: str) -> list[str]:
