@@ -82,3 +82,22 @@ def test_only_and_seeds_pick_what_runs(tmp_path):
 
 def test_the_bar_is_4_of_5():
     assert [reproduce.needed(n) for n in (1, 3, 5, 10)] == [1, 3, 4, 8]
+
+
+def test_a_partial_run_merges_with_the_table_it_finds(tmp_path):
+    """`--only chY` adds its rows beside chX's earlier ones (each saying how it ran), and replaces only its own;
+    rows of another preset are not mixed into the table."""
+    assert reproduce.main(["--out", str(tmp_path), "--only", "chX", "--seeds", "1"], {"chX.fake": _fake({0})}) == 0
+    registry = {"chX.fake": _fake({0, 1}), "ch10.other": _fake({0, 1}), "ch9.more": _fake({0, 1})}
+    assert reproduce.main(["--out", str(tmp_path), "--only", "ch", "--seeds", "2"], registry) == 0
+    report = json.loads((tmp_path / "reproductions.json").read_text())
+    assert list(report["experiments"]) == ["ch9.more", "ch10.other", "chX.fake"]  # chapter order
+    assert report["experiments"]["chX.fake"]["run"]["seeds"] == [0, 1]  # replaced by the later run
+    assert reproduce.main(["--out", str(tmp_path), "--only", "ch9", "--seeds", "1"], registry) == 0
+    report = json.loads((tmp_path / "reproductions.json").read_text())
+    assert report["experiments"]["ch9.more"]["run"]["seeds"] == [0]
+    assert report["experiments"]["ch10.other"]["run"]["seeds"] == [0, 1]  # kept from the run before
+    md = (tmp_path / "reproductions.md").read_text()
+    assert md.count("Run 20") == 3 and "seeds 0, 1, on" in md
+    assert reproduce.main(["--out", str(tmp_path), "--only", "ch9", "--seeds", "1", "--preset", "tiny"], registry) == 0
+    assert list(json.loads((tmp_path / "reproductions.json").read_text())["experiments"]) == ["ch9.more"]

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 PRESETS = ("tiny", "book", "full")
-CHAPTER_MODULES = ("ch1", "ch2")  # grows as chapters are written; `make reproduce` runs them all
 
 
 class ExpectationFailed(AssertionError):
@@ -108,9 +109,16 @@ def float_fields(result: object) -> dict[str, float]:
     }
 
 
+def chapter_modules() -> list[str]:
+    """The chapter modules of this package, `ch1`, `ch2`, ... (a chapter's helper modules, `ch6_probes`, are
+    imported by their chapter module, not listed)."""
+    names = [m.name for m in pkgutil.iter_modules(__path__) if re.fullmatch(r"ch\d+", m.name)]
+    return sorted(names, key=lambda name: int(name[2:]))
+
+
 def all_experiments() -> dict[str, Experiment]:
-    """Every registered experiment, importing the chapter modules first."""
-    for module in CHAPTER_MODULES:
+    """Every registered experiment, importing every chapter module first."""
+    for module in chapter_modules():
         importlib.import_module(f"{__name__}.{module}")
     return dict(REGISTRY)
 
@@ -127,6 +135,7 @@ __all__ = [
     "Experiment",
     "ExpectationFailed",
     "all_experiments",
+    "chapter_modules",
     "expect",
     "experiment",
     "pick_preset",
