@@ -11,9 +11,11 @@ training instead of training the same model twice.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -38,16 +40,59 @@ def cache_dir() -> Path:
     return root
 
 
-def source_digest(modules: Iterable[str]) -> str:
-    """A digest of the source files of the named modules (a package counts with every .py file under it)."""
+def _module_file(name: str) -> Path | None:
+    """The source file of a module or package (its __init__.py), or None when `name` is not a module."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
+
+
+def _imports(path: Path) -> list[tuple[str, str | None]]:
+    """(module, name) for every `import module` / `from module import name` in a file, lazy ones included."""
+    out: list[tuple[str, str | None]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [(a.name, None) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out += [(node.module, a.name) for a in node.names]
+    return out
+
+
+def code_closure(modules: Iterable[str], package: str = "selfsup") -> list[str]:
+    """The named modules and every module of `package` they import, transitively, read from their source.
+
+    `from selfsup.data import ToyWorld` follows the module that defines ToyWorld (the package re-exports it),
+    not the whole package, so a change to an unrelated module of the package (the speech generator) does not
+    touch the digest of a model built from ToyWorld text.
+    """
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if name in seen or path is None:
+            continue
+        seen.add(name)
+        for module, attr in _imports(path):
+            if module != package and not module.startswith(package + "."):
+                continue
+            if attr is None or _module_file(f"{module}.{attr}") is not None:
+                todo.append(module if attr is None else f"{module}.{attr}")
+            elif path_of := _module_file(module):
+                source = [m for m, a in _imports(path_of) if a == attr and m.startswith(package + ".")]
+                todo.append(source[0] if path_of.name == "__init__.py" and source else module)
+    return sorted(seen)
+
+
+def source_digest(modules: Iterable[str], package: str = "selfsup") -> str:
+    """A digest of the source of the named modules and of every module of `package` they import (`code_closure`)."""
     digest = hashlib.sha256()
-    for name in sorted(set(modules)):
-        module = importlib.import_module(name)
-        path = Path(module.__file__)
-        files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
-        for f in files:
-            digest.update(str(f.relative_to(path.parent)).encode())
-            digest.update(f.read_bytes())
+    for name in code_closure(modules, package):
+        path = _module_file(name)
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
