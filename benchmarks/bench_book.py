@@ -54,8 +54,10 @@ def executions(tree: Path) -> dict[str, tuple[int, float]]:
     }
 
 
-def book_build(rebuilds: int = 2) -> dict:
-    """Cold build then `rebuilds` no-change rebuilds of a fresh copy of the tree, with a fresh model cache."""
+def book_build(rebuilds: int = 2, keep: Path | None = None) -> dict:
+    """Cold build then `rebuilds` no-change rebuilds of a fresh copy of the tree, with a fresh model cache.
+
+    With `keep`, the copy (its _build/html to look at, and its model cache) is moved there afterwards."""
     pages = toc_pages(ROOT / "_toc.yml")
     with tempfile.TemporaryDirectory(prefix="selfsup-book-") as tmp:
         tree = Path(tmp) / "repo"
@@ -68,6 +70,10 @@ def book_build(rebuilds: int = 2) -> dict:
         for _ in range(rebuilds):
             warm.append(_build(tree, env))
             rerun |= {p for p, (pk, _) in executions(tree).items() if cold_runs.get(p, (None,))[0] != pk}
+        if keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.move(tmp, keep)
+            Path(tmp).mkdir()  # for TemporaryDirectory's clean-up
     return {
         "command": "jupyter-book " + " ".join(BUILD_ARGS),
         "machine": {**machine(), "load_avg_1min_before": load},
@@ -102,8 +108,9 @@ def main() -> None:  # noqa: D103
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rebuilds", type=int, default=2, help="no-change rebuilds after the cold build")
     parser.add_argument("--out", type=Path, default=RESULTS / "book.json")
+    parser.add_argument("--keep", type=Path, help="keep the built copy (repo/_build/html, model-cache) in this folder")
     args = parser.parse_args()
-    result = book_build(args.rebuilds)
+    result = book_build(args.rebuilds, args.keep)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(table(result))
