@@ -21,10 +21,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from selfsup import flops
+from selfsup.flops import MLM_RATE, matmul_params  # noqa: F401 (the benchmarks import them from here)
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-
-MLM_RATE = 0.15  # the share of positions a BERT batch masks (and scores)
 
 
 @dataclass(frozen=True)
@@ -149,31 +150,10 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def matmul_params(model: nn.Module) -> int:
-    """Weights that take part in a matrix multiply: every Linear's weight (the tied output layer once)."""
-    seen, n = set(), 0
-    for m in model.modules():
-        if isinstance(m, nn.Linear) and id(m.weight) not in seen:
-            seen.add(id(m.weight))
-            n += m.weight.numel()
-    return n
-
-
 def train_flops_per_token(model: nn.Module, size: Size) -> float:
-    """Model FLOPs of one training token: 6 * P_matmul + 12 * n_layers * T * d_model.
-
-    6 P: a multiply-add is 2 FLOPs, forward 2P, backward 4P. The attention scores Q Kᵀ and the weighted sum A V
-    cost 2 * 2 * T * d_model per token and layer forward (full T x T, no discount for the causal mask), x 3 with
-    the backward. Embedding lookups, biases, LayerNorms, softmax and the optimizer are not counted.
-
-    BERT's MLM head (transform and tied decoder) is needed only at the masked positions, so it counts at
-    MLM_RATE of the tokens: that is the model's useful work, whether an implementation skips the rest or not.
-    """
-    p = matmul_params(model)
-    mlm = getattr(model, "mlm", None)
-    if mlm is not None:
-        p -= (1 - MLM_RATE) * matmul_params(mlm)
-    return 6 * p + 12 * size.n_layers * size.seq_len * size.d_model
+    """Model FLOPs of one training token at this size (`selfsup.flops`: 6 * P_matmul + 12 * n_layers * T * d_model,
+    BERT's MLM head at MLM_RATE of the tokens)."""
+    return flops.train_flops_per_token(model, size.seq_len, n_layers=size.n_layers, d_model=size.d_model)
 
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:

@@ -103,3 +103,46 @@ def test_linear_probe_on_pixels_and_noise():
     assert contrastive.linear_probe(noise[:1000], y[:1000], noise[1000:], y[1000:]) < 0.2
     with pytest.raises(ValueError, match="one label"):
         contrastive.linear_probe(flat[:10], y[:9], flat[:5], y[:5])
+
+
+def test_digit_encoder_and_encode():
+    torch.manual_seed(0)
+    enc = contrastive.DigitEncoder(width=4)
+    x, _ = contrastive.load_digit_images()
+    assert enc(x[:5]).shape == (5, 16) and enc.out_dim == 16
+    enc.train()
+    f = contrastive.encode(enc, x[:20], batch_size=7)
+    assert f.shape == (20, 16) and enc.training  # encode restores the mode it found
+    torch.testing.assert_close(f, contrastive.encode(enc, x[:20]))
+
+
+def test_labels_per_class_draws_k_of_each_from_the_pool():
+    labels = torch.arange(100) % 10
+    pool = torch.arange(50, 100)
+    ids = contrastive.labels_per_class(labels, pool, 3, torch.Generator().manual_seed(0))
+    assert len(ids) == 30 and len(set(ids.tolist())) == 30 and (ids >= 50).all()
+    assert torch.bincount(labels[ids]).tolist() == [3] * 10
+    with pytest.raises(ValueError, match="fewer than"):
+        contrastive.labels_per_class(labels, pool, 6, torch.Generator())
+
+
+def test_byol_loss_is_zero_for_aligned_and_stops_gradient_into_the_target():
+    p = torch.randn(4, 3, requires_grad=True)
+    z = (2 * p.detach()).requires_grad_(True)
+    assert contrastive.byol_loss(p, z).item() == pytest.approx(0.0, abs=1e-6)
+    contrastive.byol_loss(p, -z).backward()
+    assert z.grad is None and p.grad is not None
+    assert contrastive.byol_loss(p.detach(), -z.detach()).item() == pytest.approx(4.0, abs=1e-5)
+
+
+def test_simclr_and_byol_train_and_scratch_baseline_runs():
+    x, y = contrastive.load_digit_images()
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    enc, losses = contrastive.simclr_pretrain(x[:300], g, steps=15, batch_size=32, width=4)
+    assert len(losses) == 15 and not enc.training
+    assert sum(losses[-5:]) < sum(losses[:5])  # the contrastive loss falls
+    enc, hist = contrastive.byol_pretrain(x[:300], g, steps=3, batch_size=16, width=4, predictor=False)
+    assert len(hist["loss"]) == len(hist["std"]) == 3 and all(0 <= s <= 1 for s in hist["std"])
+    acc = contrastive.train_from_scratch(x[:200], y[:200], x[1000:1300], y[1000:1300], steps=40, width=4)
+    assert acc > 0.3  # well above chance (0.1) after 40 steps on 200 labelled digits

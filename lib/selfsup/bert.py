@@ -46,6 +46,9 @@ class BertConfig:
     norm_first: bool = False
     init_std: float = 0.02
     attn_impl: str = "sdpa"
+    # A token attends only to itself and the tokens before it: a left-to-right encoder, as in BERT's "LTR"
+    # ablation and GPT. Off for BERT, which reads both ways; chapter 3 compares the two on span QA.
+    causal: bool = False
 
     model_type: ClassVar[str] = "bert"
 
@@ -152,7 +155,8 @@ class BertModel(nn.Module):
         token_type_ids: Tensor | None = None,
         output_hidden_states: bool = False,
     ) -> BertModelOutput:
-        """input_ids, attention_mask, token_type_ids: (B, T). Every token attends to every real token."""
+        """input_ids, attention_mask, token_type_ids: (B, T). Every token attends to every real token (with
+        config.causal, to every real token up to itself)."""
         x = self.embeddings(input_ids, token_type_ids)  # (B, T, C)
         # No mask at all when there is no padding lets SDPA pick its fastest kernel.
         # An all-ones mask is dropped too (one host sync): on a GPU any mask rules out the flash kernel.
@@ -161,7 +165,7 @@ class BertModel(nn.Module):
             mask = padding_mask(attention_mask)  # (B, 1, 1, T)
         hidden = [x] if output_hidden_states else None
         for block in self.layers:
-            x, _ = block(x, attn_mask=mask)
+            x, _ = block(x, attn_mask=mask, is_causal=self.config.causal)
             if hidden is not None:
                 hidden.append(x)
         if self.ln_f is not None:

@@ -154,3 +154,180 @@ def linear_probe(
             opt.step()
     with torch.no_grad():
         return float((probe(test_x).argmax(1) == test_y).float().mean())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# an encoder, SimCLR and BYOL pre-training, and the baselines a probe is compared with
+
+
+class DigitEncoder(nn.Module):
+    """A small CNN for 8x8 digits: three 3x3 convolutions (the last two with stride 2), then average pooling.
+
+    (N, 8, 8) -> (N, 4 * width): the representation a probe reads. Batch normalisation after each convolution,
+    as in SimCLR's ResNets; it also keeps the early training of a contrastive loss stable at this size.
+    """
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"width={width!r} must be >= 1")
+        c = width
+        self.out_dim = 4 * c
+        self.net = nn.Sequential(
+            nn.Conv2d(1, c, 3, padding=1),
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.Conv2d(c, 2 * c, 3, padding=1, stride=2),  # (N, 2c, 4, 4)
+            nn.BatchNorm2d(2 * c),
+            nn.ReLU(),
+            nn.Conv2d(2 * c, 4 * c, 3, padding=1, stride=2),  # (N, 4c, 2, 2)
+            nn.BatchNorm2d(4 * c),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+
+    def forward(self, images: Tensor) -> Tensor:
+        """(N, 8, 8) -> (N, 4 * width)."""
+        return self.net(images[:, None])
+
+
+def mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    """Linear -> BatchNorm -> ReLU -> Linear: SimCLR's projection head, and BYOL's projector and predictor."""
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.BatchNorm1d(d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
+
+
+@torch.no_grad()
+def encode(encoder: nn.Module, images: Tensor, batch_size: int = 512) -> Tensor:
+    """The frozen encoder's features of images (N, 8, 8) -> (N, D), in eval mode, in batches."""
+    was_training = encoder.training
+    encoder.eval()
+    out = torch.cat([encoder(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+    encoder.train(was_training)
+    return out
+
+
+def simclr_pretrain(
+    images: Tensor,
+    generator: torch.Generator,
+    *,
+    steps: int = 500,
+    batch_size: int = 256,
+    temperature: float = 0.5,
+    lr: float = 1e-3,
+    width: int = 32,
+) -> tuple[DigitEncoder, list[float]]:
+    """SimCLR on unlabelled digits: two augmented views per image, NT-Xent on a projection of their features.
+
+    Returns the encoder (the projection head is thrown away, as in the paper: the probe reads the layer before
+    it) and the loss of every step. The generator draws the batches and the views; seed torch for the init.
+    """
+    encoder = DigitEncoder(width)
+    head = mlp(encoder.out_dim, 128, 64)
+    opt = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=lr)
+    losses = []
+    for _ in range(steps):
+        batch = images[torch.randint(len(images), (batch_size,), generator=generator)]
+        z1 = head(encoder(augment_digits(batch, generator)))
+        z2 = head(encoder(augment_digits(batch, generator)))
+        loss = nt_xent_loss(z1, z2, temperature)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return encoder.eval(), losses
+
+
+def byol_loss(p: Tensor, z: Tensor) -> Tensor:
+    """BYOL's regression loss: 2 - 2 cos(p, z), averaged over the batch. z is the target: no gradient flows into it."""
+    return (2 - 2 * F.cosine_similarity(p, z.detach(), dim=1)).mean()
+
+
+def byol_pretrain(
+    images: Tensor,
+    generator: torch.Generator,
+    *,
+    predictor: bool = True,
+    steps: int = 300,
+    batch_size: int = 256,
+    momentum: float = 0.99,
+    lr: float = 1e-3,
+    width: int = 32,
+) -> tuple[DigitEncoder, dict[str, list[float]]]:
+    """BYOL (Grill et al. 2020): an online network predicts a slowly moving target network's projection of
+    another view. No negatives; what stops every image from mapping to one point is the asymmetry: a predictor
+    on the online side only, a stop-gradient on the target, and the target as a moving average of the online
+    weights. `predictor=False` removes the predictor (the paper's collapse ablation).
+
+    Returns the online encoder and, per step, the loss and `std`: the standard deviation over the batch of the
+    L2-normalised online projections, averaged over dimensions (about 1/sqrt(dim) when spread out, 0 when
+    every image gets the same vector: collapse).
+    """
+    encoder = DigitEncoder(width)
+    projector = mlp(encoder.out_dim, 128, 64)
+    pred = mlp(64, 128, 64) if predictor else nn.Identity()
+    target = nn.Sequential(DigitEncoder(width), mlp(encoder.out_dim, 128, 64))
+    online = nn.Sequential(encoder, projector)
+    target.load_state_dict(online.state_dict())
+    target.requires_grad_(False)
+    opt = torch.optim.Adam([*online.parameters(), *pred.parameters()], lr=lr)
+    history: dict[str, list[float]] = {"loss": [], "std": []}
+    for _ in range(steps):
+        batch = images[torch.randint(len(images), (batch_size,), generator=generator)]
+        v1, v2 = augment_digits(batch, generator), augment_digits(batch, generator)
+        z1, z2 = online(v1), online(v2)
+        with torch.no_grad():
+            t1, t2 = target(v1), target(v2)
+        loss = byol_loss(pred(z1), t2) + byol_loss(pred(z2), t1)  # symmetric: each view predicts the other
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for pt, po in zip(target.parameters(), online.parameters(), strict=True):
+                pt.mul_(momentum).add_(po, alpha=1 - momentum)
+            for bt, bo in zip(target.buffers(), online.buffers(), strict=True):
+                bt.copy_(bo)
+        history["loss"].append(loss.item())
+        history["std"].append(float(F.normalize(z1.detach(), dim=1).std(0).mean()))
+    return encoder.eval(), history
+
+
+def labels_per_class(labels: Tensor, pool: Tensor, k: int, generator: torch.Generator) -> Tensor:
+    """Indices of k examples of each class, drawn without replacement from the indices `pool` (sorted by class)."""
+    chosen = []
+    for c in labels[pool].unique().tolist():
+        members = pool[labels[pool] == c]
+        if len(members) < k:
+            raise ValueError(f"class {c} has {len(members)} examples in the pool, fewer than k={k}")
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:k]])
+    return torch.cat(chosen)
+
+
+def train_from_scratch(
+    train_x: Tensor,
+    train_y: Tensor,
+    test_x: Tensor,
+    test_y: Tensor,
+    *,
+    steps: int = 300,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    width: int = 32,
+    seed: int = 0,
+) -> float:
+    """Test accuracy of a randomly initialised DigitEncoder + Linear trained, full batch, on the labelled images
+    alone (no augmentation, no unlabelled data): the baseline that a probe on pre-trained features must beat."""
+    torch.manual_seed(seed)
+    encoder = DigitEncoder(width)
+    model = nn.Sequential(encoder, nn.Linear(encoder.out_dim, int(max(train_y.max(), test_y.max())) + 1))
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    model.train()
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = F.cross_entropy(model(train_x), train_y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        return float((model(test_x).argmax(1) == test_y).float().mean())

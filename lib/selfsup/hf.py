@@ -36,6 +36,8 @@ def bert_config_to_hf(config: BertConfig) -> transformers.BertConfig:
 
     if config.norm_first:
         raise ValueError("norm_first=True has no transformers BERT equivalent; HF BERT is post-LN (norm_first=False)")
+    if config.causal:
+        raise ValueError("causal=True has no transformers BertModel equivalent here; convert a bidirectional BERT")
     return transformers.BertConfig(
         vocab_size=config.vocab_size,
         hidden_size=config.d_model,

@@ -13,14 +13,18 @@ import dataclasses
 import random
 import statistics
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader
 
 from selfsup.bert import BertConfig, BertForPretraining
-from selfsup.data.collate import MLMCollator
+from selfsup.data.collate import CausalLMCollator, MLMCollator, pad_sequences
+from selfsup.masking import IGNORE_INDEX
 from selfsup.train import TrainConfig, train
+
+OBJECTIVES = ("mlm", "causal")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,14 @@ class PretrainSettings:
     random_ratio: float = 0.1  # a random token; the rest keep their token
     nsp: bool = False
     max_len: int = 160
+    # "mlm": BERT's masked LM. "causal": the same encoder with causal attention, trained to predict the next
+    # token at every position (BERT's left-to-right ablation), on the same pieces with the same steps.
+    objective: str = "mlm"
+
+    def __post_init__(self) -> None:
+        """Reject an objective the pre-training cannot run."""
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective={self.objective!r} is not allowed; choose one of {list(OBJECTIVES)}")
 
     def replace(self, **changes: object) -> PretrainSettings:
         """A copy with some fields changed."""
@@ -58,6 +70,7 @@ def bert_config(vocab_size: int, s: PretrainSettings) -> BertConfig:
         d_ff=4 * s.d_model,
         max_len=s.max_len,
         norm_first=not s.post_ln,
+        causal=s.objective == "causal",
     )
 
 
@@ -99,6 +112,26 @@ def pack(docs: list[list[str]], tok: object, seq_len: int, nsp_rng: random.Rando
     return out
 
 
+class NextTokenCollator:
+    """Batches of packed pieces for the "causal" objective: each position's label is the token after it.
+
+    BERT's MLM head then scores every real position (the last one has no next token), so a left-to-right
+    encoder learns from every token where MLM learns from the masked quarter.
+    """
+
+    def __init__(self, pad_id: int) -> None:
+        """Pad with `pad_id`; padded positions get no label."""
+        self.lm = CausalLMCollator(pad_id)
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        """input_ids, attention_mask, token_type_ids and the next-token labels, (B, T) each."""
+        batch = self.lm(examples)
+        labels = batch["labels"]  # the inputs themselves, -100 on padding
+        batch["labels"] = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], IGNORE_INDEX)], dim=1)
+        batch["token_type_ids"] = pad_sequences([e["token_type_ids"] for e in examples], 0)[0]
+        return batch
+
+
 def contains_any(text: str, sentences: set[str]) -> bool:
     """Whether a sentence of the set is in the text, whole or as a clause ("... and <sentence>")."""
     return any(" " + s in text for s in sentences)
@@ -111,30 +144,55 @@ def pretrain_bert(
     seed: int,
     device: str = "cpu",
     held_out: set[str] = frozenset(),
+    snapshot_steps: Collection[int] = (),
 ) -> tuple[BertForPretraining, dict]:
     """MLM (and, with settings.nsp, NSP) on documents, leaving out any that contain a held-out sentence.
 
+    With settings.objective "causal", a left-to-right encoder learns to predict the next token instead.
+
     Returns the model and a summary: the loss history (per step), the MLM loss over the last 20 steps, the
-    seconds taken, and how many documents were dropped.
+    seconds taken, and how many documents were dropped. With `snapshot_steps`, the summary also holds
+    "snapshots": {step: a copy of the weights (CPU) after that step}, 0 being the initialisation.
     """
     s = settings
     torch.manual_seed(seed)
     kept = [d for d in docs if not contains_any(" " + " ".join(d), held_out)] if held_out else docs
     ids = pack(kept, tok, s.seq_len, random.Random(seed) if s.nsp else None)
     g = torch.Generator().manual_seed(seed)
-    collator = MLMCollator(
-        tok,
-        mlm_probability=s.mlm_probability,
-        mask_ratio=s.mask_ratio,
-        random_ratio=s.random_ratio,
-        generator=g,
-        with_nsp=s.nsp,
-    )
+    if s.objective == "causal":
+        collator = NextTokenCollator(tok.pad_token_id)
+    else:
+        collator = MLMCollator(
+            tok,
+            mlm_probability=s.mlm_probability,
+            mask_ratio=s.mask_ratio,
+            random_ratio=s.random_ratio,
+            generator=g,
+            with_nsp=s.nsp,
+        )
     loader = DataLoader(ids, batch_size=s.batch_size, shuffle=True, generator=g, collate_fn=collator)
     model = BertForPretraining(bert_config(len(tok), s))
+    snapshots = {0: _weights(model)} if 0 in snapshot_steps else {}
+
+    def keep(m: BertForPretraining) -> dict[str, float]:
+        # called after every step (eval_every=1) when snapshots are asked for; the step is the count so far
+        step = len(snapshots_seen) + 1
+        snapshots_seen.append(step)
+        if step in snapshot_steps:
+            snapshots[step] = _weights(m)
+        return {}
+
+    snapshots_seen: list[int] = []
     t0 = time.perf_counter()
-    cfg = TrainConfig(max_steps=s.steps, lr=s.lr, betas=(0.9, s.beta2), warmup_steps=s.steps // 10, seed=seed)
-    hist = train(model, loader, cfg, device=device, progress=False)
+    cfg = TrainConfig(
+        max_steps=s.steps,
+        lr=s.lr,
+        betas=(0.9, s.beta2),
+        warmup_steps=s.steps // 10,
+        seed=seed,
+        eval_every=1 if snapshot_steps else None,
+    )
+    hist = train(model, loader, cfg, eval_fn=keep if snapshot_steps else None, device=device, progress=False)
     info = {
         "loss": [round(x, 4) for x in hist.loss],
         "mlm_loss_last": statistics.mean(hist.loss[-20:]),
@@ -142,4 +200,11 @@ def pretrain_bert(
         "documents_dropped_for_leakage": len(docs) - len(kept),
         "sequences": len(ids),
     }
+    if snapshot_steps:
+        info["snapshots"] = snapshots
     return model.cpu().eval(), info
+
+
+def _weights(model: BertForPretraining) -> dict[str, torch.Tensor]:
+    """A copy of the model's weights on the CPU."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
