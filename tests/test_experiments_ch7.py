@@ -36,12 +36,6 @@ def test_tokenizer_one_token_per_word_and_newline():
     assert len(tok) == 634  # 431 ToyWorld words, the numbers 0-199, "->", the newline, <|endoftext|>
 
 
-def test_the_gpt_reads_the_course_world():
-    from selfsup.experiments.zoo import toy_world
-
-    assert ch7_lm.toy_world().documents(5, seed=3) == toy_world().documents(5, seed=3)
-
-
 def test_people_halves_split_the_world():
     even, odd = ch7_lm.people_world("even"), ch7_lm.people_world("odd")
     names_even, names_odd = {p.name for p in even.people}, {p.name for p in odd.people}

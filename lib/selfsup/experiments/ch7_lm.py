@@ -34,10 +34,11 @@ from tokenizers import Regex, Tokenizer, models, pre_tokenizers
 from torch import Tensor
 from transformers import PreTrainedTokenizerFast
 
-from selfsup.data import ToyWorld, icl_prompts
+from selfsup.data import icl_prompts
 from selfsup.data.world import World
 from selfsup.experiments import pick_preset
 from selfsup.experiments.cache import cached_model
+from selfsup.experiments.world import toy_world
 from selfsup.gpt import GPT, GPTConfig
 from selfsup.train import TrainConfig, train
 
@@ -53,16 +54,6 @@ CODE = (
     "selfsup.train",
     "selfsup.experiments.ch7_lm",
 )
-
-
-@functools.cache
-def toy_world() -> ToyWorld:
-    """The course's ToyWorld, as `zoo.toy_world()` builds it (seed 0, 100 people).
-
-    Built here rather than imported from `zoo`, so that the GPT's cache key (which covers every selfsup module
-    this one imports) does not change when the BERT pre-training code that `zoo` imports does.
-    """
-    return ToyWorld(seed=0, n_people=100)
 
 
 @functools.cache

@@ -13,10 +13,10 @@ from __future__ import annotations
 import functools
 
 from selfsup.bert import BertForPretraining
-from selfsup.data import ToyWorld
 from selfsup.experiments.cache import cached_model
 from selfsup.experiments.finetuning import sentiment_eval_texts
 from selfsup.experiments.pretraining import PretrainSettings, pretrain_bert
+from selfsup.experiments.world import toy_world
 from selfsup.tokenizer import train_wordpiece
 
 # The code whose change must retrain a cached model: these modules and every selfsup module they import
@@ -30,20 +30,12 @@ BERT_PRESETS = {
     "full": PretrainSettings(d_model=256, n_layers=4, n_docs=30000, steps=6000, seq_len=128),  # a GPU
 }
 
-TOY_WORLD_SEED = 0  # the world every shared model and chapter speaks about
-
 
 def bert_preset(preset: str) -> PretrainSettings:
     """The pre-training settings of a preset, with a clear error for an unknown name."""
     if preset not in BERT_PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(BERT_PRESETS)}")
     return BERT_PRESETS[preset]
-
-
-@functools.cache
-def toy_world() -> ToyWorld:
-    """The course's ToyWorld (seed 0, 100 people)."""
-    return ToyWorld(seed=TOY_WORLD_SEED, n_people=100)
 
 
 @functools.cache
