@@ -35,3 +35,13 @@ def built_book(tmp_path_factory):
     )
     assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
     return out / "_build" / "html", proc.stdout
+
+
+@pytest.fixture(scope="module")
+def private_cache(tmp_path_factory):
+    """A fresh model cache for one test module, so that its tiny models are trained there and nothing else is
+    touched (`pytestmark = pytest.mark.usefixtures("private_cache")`)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SELFSUP_CACHE", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()

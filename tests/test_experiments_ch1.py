@@ -10,14 +10,7 @@ from selfsup.data.collate import MLMCollator
 from selfsup.experiments import REGISTRY, ch1
 from selfsup.experiments.zoo import toy_tokenizer, toy_world
 
-
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):
-    """A fresh cache for this module, so that the tiny BERTs are trained here and nothing else is touched."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SELFSUP_CACHE", str(tmp_path_factory.mktemp("cache")))
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: a fresh model cache for this module
 
 
 def test_both_experiments_are_registered_with_checks():

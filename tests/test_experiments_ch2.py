@@ -11,14 +11,7 @@ import torch
 
 from selfsup.experiments import REGISTRY, ch2
 
-
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):
-    """A fresh cache for this module, so that the tiny BERT is trained here once and nothing else is touched."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SELFSUP_CACHE", str(tmp_path_factory.mktemp("cache")))
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: a fresh model cache for this module
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,7 @@ from selfsup.experiments.ch3_embryology import majority, snapshots
 from selfsup.experiments.pretraining import NextTokenCollator, PretrainSettings
 from selfsup.experiments.zoo import bert_preset, toy_bert
 
-
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):
-    """A fresh cache for this module, so that the tiny models are trained here and nothing else is touched."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SELFSUP_CACHE", str(tmp_path_factory.mktemp("cache")))
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: a fresh model cache for this module
 
 
 def test_causal_encoder_does_not_look_ahead_and_the_default_does():

@@ -26,13 +26,7 @@ from selfsup.experiments.zoo import toy_tokenizer, toy_world
 DOC = ["liam patel was born in lyon .", "he works for nimbo .", "he likes soup ."]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):
-    """A fresh cache for this module, so that the tiny models are trained here and nothing else is touched."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SELFSUP_CACHE", str(tmp_path_factory.mktemp("cache")))
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: a fresh model cache for this module
 
 
 def test_windows_keep_sentences_of_one_document_under_the_token_limit():
