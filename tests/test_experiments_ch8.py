@@ -27,6 +27,11 @@ def simclr():
 
 
 @pytest.fixture(scope="module")
+def byol():
+    return ch8.byol_collapse(seed=0, preset="tiny")
+
+
+@pytest.fixture(scope="module")
 def superb():
     return ch8.mini_superb(seed=0, preset="tiny")
 
@@ -48,6 +53,31 @@ def test_simclr_checks_fail_when_the_probe_loses(simclr):
     assert [held for _, held, _ in exp.outcomes(loses)] == [False, True]
     grows = dataclasses.replace(simclr, probe={1: 0.7, 50: 0.97}, scratch={1: 0.6, 50: 0.8})
     assert [held for _, held, _ in exp.outcomes(grows)] == [True, False]
+
+
+def test_byol_tiny_runs_both_arms_on_the_same_batches(byol):
+    steps = ch8.BYOL["tiny"].steps
+    assert list(byol.std) == list(byol.loss) == list(byol.probe) == list(ch8.BYOL_ARMS)
+    assert all(len(byol.std[a]) == len(byol.loss[a]) == steps for a in ch8.BYOL_ARMS)
+    assert all(0 <= v <= 1 for v in byol.probe.values())
+    # same init, batches and views: the first step's projections are the same network's, so their spread is too
+    assert byol.std["with predictor"][0] == pytest.approx(byol.std["without predictor"][0])
+
+
+def test_byol_spread_and_checks(byol):
+    exp = REGISTRY["ch8.byol_collapse"]
+    r = dataclasses.replace(byol, std={"with predictor": [0.1] * 30, "without predictor": [0.1] + [0.02] * 29})
+    assert r.spread("with predictor") == pytest.approx(1.0) and r.spread("without predictor") == pytest.approx(0.2)
+    good = dataclasses.replace(r, probe={"with predictor": 0.85, "without predictor": 0.8})
+    assert [held for _, held, _ in exp.outcomes(good)] == [True, True, True]
+    # no collapse without the predictor, and the probe cannot tell the two apart: the claims fail
+    flat = dataclasses.replace(
+        good, std={a: [0.1] * 30 for a in ch8.BYOL_ARMS}, probe=dict.fromkeys(ch8.BYOL_ARMS, 0.8)
+    )
+    assert [held for _, held, _ in exp.outcomes(flat)] == [True, False, False]
+    # the predictor arm collapsing too fails the first claim
+    both = dataclasses.replace(good, std={a: [0.1] + [0.02] * 29 for a in ch8.BYOL_ARMS})
+    assert [held for _, held, _ in exp.outcomes(both)] == [False, True, True]
 
 
 def test_superb_tiny_has_every_feature_kind(superb):
