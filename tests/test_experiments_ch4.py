@@ -17,11 +17,14 @@ from selfsup.experiments.ch4_seq2seq import (
     N_SENTINELS,
     Seq2SeqSettings,
     new_seq2seq,
+    pretrain_seq2seq,
+    salient_ids,
     sentinel_ids,
     seq2seq_config,
     windows,
 )
 from selfsup.experiments.zoo import toy_tokenizer, toy_world
+from selfsup.masking import salient_infilling, salient_span_corrupt, salient_spans
 
 DOC = ["liam patel was born in lyon .", "he works for nimbo .", "he likes soup ."]
 
@@ -47,7 +50,7 @@ def test_windows_keep_sentences_of_one_document_under_the_token_limit():
 
 def test_each_noise_corrupts_as_it_says():
     rows = ch4.noise_examples(DOC, seed=0)
-    assert set(rows) == {*BART_NOISES, "span"}
+    assert set(rows) == {*BART_NOISES, "span", "salient"}
     clean = rows["rotation"][1]
     assert clean[0] == "[CLS]" and clean[-1] == "[SEP]"
     for noise in BART_NOISES:  # BART's target is always the clean text
@@ -67,6 +70,48 @@ def test_each_noise_corrupts_as_it_says():
         len([t for t in span_src if not t.startswith("<X")]) + len([t for t in span_tgt if not t.startswith("<X")])
         == len(clean) + 2
     )  # [CLS] and [SEP] on both sides
+    # salient spans: one name or place became one [MASK]; the target is the clean text
+    sal_src, sal_tgt = rows["salient"]
+    assert sal_tgt == clean and sal_src.count("[MASK]") == 1
+    hidden = body[sal_src.index("[MASK]") - 1 : sal_src.index("[MASK]") - 1 + len(body) - len(src["salient"]) + 1]
+    assert " ".join(hidden) in ("liam patel", "lyon")
+
+
+def test_salient_spans_are_whole_names_and_places():
+    tok = toy_tokenizer()
+    named = salient_ids(tok)
+    ids = tok("liam patel was born in lyon and likes soup .", add_special_tokens=False)["input_ids"]
+    assert salient_spans(ids, named) == [(0, 2), (5, 6)]
+    assert salient_spans(tok("he likes soup .", add_special_tokens=False)["input_ids"], named) == []
+    seen_infill, seen_t5 = set(), set()
+    for k in range(30):  # each draw hides exactly one of the two spans, and both are drawn
+        g = torch.Generator().manual_seed(k)
+        out = salient_infilling(ids, named, tok.mask_token_id, g)
+        seen_infill.add(len(out))
+        assert out.count(tok.mask_token_id) == 1 and out in (
+            [tok.mask_token_id, *ids[2:]],
+            [*ids[:5], tok.mask_token_id, *ids[6:]],
+        )
+        src, tgt = salient_span_corrupt(ids, named, sentinel_ids=[900, 901], generator=g)
+        assert tgt in ([900, *ids[0:2], 901], [900, ids[5], 901])
+        seen_t5.add(len(tgt))
+        assert [t for t in src if t != 900] + tgt[1:-1] != ids  # the span left the input
+    assert seen_infill == {len(ids) - 1, len(ids)} and seen_t5 == {3, 4}
+    # a sentence without a name or place is left whole by infilling
+    plain = tok("he likes soup .", add_special_tokens=False)["input_ids"]
+    assert salient_infilling(plain, named, tok.mask_token_id, torch.Generator().manual_seed(0)) == plain
+
+
+def test_salient_pretraining_keeps_only_windows_with_a_name_or_place():
+    tok = toy_tokenizer()
+    s = ch4.SETTINGS["tiny"].replace(n_docs=20, steps=2)
+    docs = toy_world().documents(20, seed=0)
+    all_windows = windows(docs, tok, s)
+    _, info = pretrain_seq2seq("salient", docs, tok, s, seed=0)
+    assert len(info["loss"]) == 2
+    named = salient_ids(tok)
+    kept = [w for w in all_windows if salient_spans(w["input_ids"], named)]
+    assert 0 < len(kept) < len(all_windows)  # some sentences ("he likes soup .") name nobody
 
 
 def test_sentinels_are_new_ids_after_the_vocabulary():

@@ -3,6 +3,8 @@
 - `mask_tokens`: BERT's masked language modelling (15% of the tokens, 80/10/10).
 - `make_nsp_pairs`, `make_sop_pairs`: BERT's next-sentence and ALBERT's sentence-order pairs.
 - `span_corrupt`: T5's span corruption with sentinel tokens.
+- `salient_span_corrupt`, `salient_infilling`: one span that is a named entity (REALM's salient span
+  masking), in T5's form (sentinel and span as the target) or BART's (one [MASK]; the target is the text).
 - `token_masking`, `token_deletion`, `text_infilling`, `sentence_permutation`, `document_rotation`:
   the five BART noises.
 
@@ -250,6 +252,51 @@ def span_corrupt(
 
 # ---------------------------------------------------------------------------------------------------------
 # BART: five noises
+
+
+def salient_spans(ids: Ids, salient_ids: Collection[int]) -> list[tuple[int, int]]:
+    """The maximal runs of salient ids (names, places) in ids, as (start, end) index pairs (end excluded)."""
+    spans: list[tuple[int, int]] = []
+    start = None
+    for i, t in enumerate([*_to_list(ids), None]):
+        if t is not None and t in salient_ids:
+            start = i if start is None else start
+        elif start is not None:
+            spans.append((start, i))
+            start = None
+    return spans
+
+
+def salient_span_corrupt(
+    ids: Ids, salient_ids: Collection[int], *, sentinel_ids: Sequence[int], generator: torch.Generator
+) -> tuple[Ids, Ids]:
+    """Span corruption whose one span is a salient span: a run of salient ids (a name, a place), drawn uniformly.
+
+    Guu et al. (2020, REALM) and Roberts et al. (2020) mask named entities and dates instead of random spans,
+    so that every corrupted span is a fact to recall. `a b LYON c` -> inputs `a b <s0> c`, targets
+    `<s0> LYON <s1>` (T5's format). A sequence with no salient id falls back to `span_corrupt`'s defaults.
+    """
+    seq = _to_list(ids)
+    spans = salient_spans(seq, salient_ids)
+    if not spans:
+        return span_corrupt(ids, sentinel_ids=sentinel_ids, generator=generator)
+    start, end = spans[_randint(len(spans), generator)]
+    inputs = [*seq[:start], sentinel_ids[0], *seq[end:]]
+    targets = [sentinel_ids[0], *seq[start:end], sentinel_ids[1]]
+    return _like(inputs, ids), _like(targets, ids)
+
+
+def salient_infilling(ids: Ids, salient_ids: Collection[int], mask_token_id: int, generator: torch.Generator) -> Ids:
+    """BART's text infilling with one salient span: a run of salient ids, drawn uniformly, becomes one mask.
+
+    `a b LYON c` -> `a b [MASK] c`; the target is the whole text. A sequence with no salient id is returned as is.
+    """
+    seq = _to_list(ids)
+    spans = salient_spans(seq, salient_ids)
+    if not spans:
+        return _like(list(seq), ids)
+    start, end = spans[_randint(len(spans), generator)]
+    return _like([*seq[:start], mask_token_id, *seq[end:]], ids)
 
 
 def token_masking(

@@ -5,9 +5,10 @@
 
 Closed-book QA on such a model is in `ch4_qa`; the cached models are `ch4.toy_seq2seq`.
 
-The text is cut into windows of a few consecutive sentences of one document, so that sentence permutation has
-sentences to shuffle and every window is short. T5's sentinels are new ids after the tokenizer's vocabulary,
-so one vocabulary serves every noise and every model has the same size. The start of the decoder is [CLS] and
+The text is cut into windows of consecutive sentences of one document: one sentence by default (short,
+cheap examples), two or more for sentence permutation to have sentences to shuffle. T5's sentinels are new
+ids after the tokenizer's vocabulary, so one vocabulary serves every noise and every model has the same size. The
+start of the decoder is [CLS] and
 its end [SEP].
 """
 
@@ -22,13 +23,17 @@ import torch
 from torch.utils.data import DataLoader
 
 from selfsup.data.collate import Seq2SeqCollator
+from selfsup.data.world import CITIES, FEMALE, MALE, SURNAMES
 from selfsup.experiments import pick_preset
 from selfsup.experiments.cache import cached_model
 from selfsup.experiments.zoo import toy_tokenizer, toy_world
+from selfsup.masking import salient_infilling, salient_span_corrupt, salient_spans
 from selfsup.seq2seq import Seq2Seq, Seq2SeqConfig
 from selfsup.train import TrainConfig, train
 
 BART_NOISES = ("masking", "deletion", "infilling", "permutation", "rotation")
+# T5's random spans; one span that is a name or a place (REALM's salient spans), in T5's form or BART's
+NOISES = (*BART_NOISES, "span", "salient_span", "salient")
 N_SENTINELS = 16  # <extra_id_0> ... <extra_id_15>: more than the spans of any window
 
 
@@ -40,10 +45,10 @@ class Seq2SeqSettings:
     n_heads: int = 4
     n_layers: int = 2  # encoder layers, and as many decoder layers
     n_docs: int = 2000
-    window: int = 2  # sentences per pre-training example
-    max_tokens: int = 32  # word pieces per window (longer windows are cut at a sentence end)
+    window: int = 1  # sentences per pre-training example (sentence permutation needs 2 or more)
+    max_tokens: int = 16  # word pieces per window (longer windows are cut at a sentence end)
     batch_size: int = 32
-    steps: int = 1500
+    steps: int = 1000
     lr: float = 3e-3
     p: float = 0.3  # masking, deletion, infilling: the share of tokens noised (BART's 30%)
     poisson_lambda: float = 3.0
@@ -89,13 +94,45 @@ def windows(docs: list[list[str]], tok: object, s: Seq2SeqSettings) -> list[dict
                     break
                 sentences.append(sent)
                 n += len(sent)
-            if len(sentences) >= 2:
+            if len(sentences) >= min(2, s.window):  # permutation needs two sentences when a window has them
                 out.append({"input_ids": [t for sent in sentences for t in sent], "sentences": sentences})
     return out
 
 
+def salient_ids(tok: object) -> set[int]:
+    """The ids of ToyWorld's names and places (each one word piece): the salient spans of "salient" noise."""
+    return {tok.convert_tokens_to_ids(w) for w in (*CITIES, *FEMALE, *MALE, *SURNAMES)} - {tok.unk_token_id}
+
+
+class SalientCollator(Seq2SeqCollator):
+    """Corruption of one span that is a name or a place: with a mask_token_id in BART's form (the span becomes
+    [MASK], the target is the text: `masking.salient_infilling`), else in T5's (`masking.salient_span_corrupt`)."""
+
+    def __init__(self, pad_id: int, salient: set[int], **kwargs: object) -> None:
+        """`salient`: the ids that spans are made of; the other arguments as for Seq2SeqCollator("span")."""
+        super().__init__(pad_id, "span", **kwargs)
+        self.salient = salient
+
+    def _noise(self, example: dict, g: torch.Generator) -> tuple[list[int], list[int]]:
+        """(noised source, target) of one example."""
+        ids = example["input_ids"]
+        if self.mask_token_id is not None:
+            return salient_infilling(ids, self.salient, self.mask_token_id, g), list(ids)
+        return salient_span_corrupt(ids, self.salient, sentinel_ids=self.sentinel_ids, generator=g)
+
+
 def collator(noise: str, tok: object, s: Seq2SeqSettings, generator: torch.Generator) -> Seq2SeqCollator:
-    """The noising collator of one noise: BART's five, or T5's "span"; [CLS] and [SEP] around both sides."""
+    """The noising collator of one noise: BART's five, T5's "span" or "salient"; [CLS] and [SEP] around both."""
+    if noise in ("salient", "salient_span"):
+        return SalientCollator(
+            tok.pad_token_id,
+            salient_ids(tok),
+            mask_token_id=tok.mask_token_id if noise == "salient" else None,
+            sentinel_ids=sentinel_ids(tok),
+            bos_id=tok.cls_token_id,
+            eos_id=tok.sep_token_id,
+            generator=generator,
+        )
     return Seq2SeqCollator(
         tok.pad_token_id,
         noise,
@@ -122,10 +159,14 @@ def pretrain_seq2seq(
 ) -> tuple[Seq2Seq, dict]:
     """Corrupt-and-reconstruct pre-training under one noise: same text, steps and batch for every noise.
 
-    Returns the model (CPU, eval mode) and info: the loss per step and the seconds taken.
+    Returns the model (CPU, eval mode) and info: the loss per step and the seconds taken. Under "salient"
+    noise only the windows that hold a name or a place are kept (REALM keeps the sentences with a salient span).
     """
     t0 = time.perf_counter()
     examples = windows(docs, tok, s)
+    if noise in ("salient", "salient_span"):
+        keep = salient_ids(tok)
+        examples = [e for e in examples if salient_spans(e["input_ids"], keep)]
     model = new_seq2seq(tok, s, seed)
     g = torch.Generator().manual_seed(seed)
     loader = DataLoader(
