@@ -9,7 +9,7 @@
 
 The embeddings come from the models as they are (no training), so the seed only decides which sentences are
 drawn (apple) or which split the centroids come from (probe); toy_bert(seed) is the shared cached model.
-The DNA experiments live in `ch5_dna` (not registered yet: their runs over seeds are still to be made).
+The DNA experiments live in `ch5_dna` (not registered: their claims do not hold yet at the book preset).
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ PROBE = {
 MINILM_CONTEXTUAL = 0.9  # every contextual MiniLM layer tells the apples apart at least this well
 MINILM_INPUT_MARGIN = 0.2  # ... and beats the input layer by this much on average
 TOY_LAST = 0.85  # toy_bert's last layer, averaged over ToyWorld's five ambiguous words
+TOY_INPUT = 0.75  # ... and its input embedding (word + position): the templates make position a sense cue
 
 
 def nearest_centroid(
@@ -200,6 +201,12 @@ class SenseProbeResult:
             f"toy BERT: its last layer tells ToyWorld's senses apart (>= {TOY_LAST}); the static vector is at chance",
             lambda r: r.toy[-1] >= TOY_LAST and abs(r.toy_static - 0.5) < 0.05,
             lambda r: f"last layer {r.toy[-1]:.3f}, static {r.toy_static:.3f}",
+        ),
+        Check(
+            f"toy BERT: its input embedding is already well above chance (> {TOY_INPUT}): in ToyWorld's templates "
+            "the position tells the sense",
+            lambda r: r.toy[0] > TOY_INPUT,
+            lambda r: f"input embedding {r.toy[0]:.3f}",
         ),
     ],
     numbers=lambda r: {

@@ -98,8 +98,8 @@ def _dna_checks(name: str, margin: float) -> list[Check]:
         [
             Check(
                 "toy BERT, another word mapping (ablation): pre-trained still ends higher than random init",
-                lambda r: r.test[r.maps[1]]["pre-trained"] > r.test[r.maps[1]]["random init"],
-                lambda r: f"{r.test[r.maps[1]]['pre-trained']:.3f} vs {r.test[r.maps[1]]['random init']:.3f}",
+                lambda r: r.test[r.maps[1]]["pre-trained"] > r.test[r.maps[0]]["random init"],
+                lambda r: f"{r.test[r.maps[1]]['pre-trained']:.3f} vs {r.test[r.maps[0]]['random init']:.3f}",
             )
         ]
         if name.startswith("toy")
@@ -111,8 +111,10 @@ TOY_MARGIN = 0.1
 MINILM_MARGIN = 0.1
 
 
-# Not registered as an experiment yet: the book preset's runs over five seeds are still to be made, so the page
-# does not show these runs. When they hold, register dna_toy with these checks (the claims of Kao & Lee 2021):
+# Not registered as an experiment: its claims do not hold yet (benchmarks/results/exploration/ch5.json). The task's
+# difficulty depends on the seed's motif pair: with the same letters in another order (seed 0: AGGCG / ACGGG)
+# neither init learns in 300-500 steps; with different letters (seed 2: CCAAG / CTTTC) a random init reaches
+# about 0.8 by counting letters, pre-trained about 0.9. Register dna_toy with these checks once a design holds:
 DNA_TOY_PAPER = (
     "Kao & Lee 2021: an English-pre-trained BERT fine-tuned on DNA, protein and music sequences mapped to "
     "arbitrary English words beats the same model from random init, and converges faster; the mapping matters little"
@@ -121,17 +123,23 @@ DNA_TOY_CHECKS = _dna_checks("toy BERT", TOY_MARGIN)
 
 
 def dna_toy(seed: int = 0, preset: str = "book", device: str = "cpu") -> DnaResult:
-    """Fine-tune toy_bert(seed) and a random-init twin on the DNA task, once per word mapping."""
+    """Fine-tune toy_bert(seed) on the DNA task once per word mapping, and a random-init twin once.
+
+    A random init has no word meanings: which rows of a random table the four bases pick changes nothing in
+    distribution, so one random-init run (on the first mapping) is the baseline for both mappings.
+    """
     s = pick_preset(DNA_TOY, preset)
     t0 = time.perf_counter()
     tok = toy_tokenizer()
     body, _ = toy_bert(seed, s.bert, device)
     dd = dna_dataset(*s.sizes, length=s.length, n_classes=N_CLASSES, motif_len=s.motif_len, seed=seed)
     r = DnaResult({}, {}, {}, [], 0.0, maps=list(TOY_MAPS))
-    for name, mapping in TOY_MAPS.items():
+    for k, (name, mapping) in enumerate(TOY_MAPS.items()):
         data = {split: _encode(dd[split], mapping, tok) for split in ("train", "validation", "test")}
         r.test[name], r.curve[name], r.loss[name] = {}, {}, {}
         for init, start in (("pre-trained", body), ("random init", None)):
+            if init == "random init" and k > 0:
+                continue
             ft = finetune(
                 "dna",
                 start,
@@ -173,7 +181,8 @@ def _accuracy(model: torch.nn.Module, enc: dict, y: torch.Tensor, batch_size: in
     return right / len(y)
 
 
-# Not registered either: a MiniLM step costs seconds on a loaded 2-core CPU, and no setting has been validated.
+# Not registered either: 40 steps per init (batch 16, 16 bases) cost 48 s of CPU and both inits stayed at chance
+# (seed 0); the book preset's 60 s cannot show the claim on a CPU. A GPU run ("full") is still to be made.
 DNA_MINILM_CHECKS = _dna_checks("MiniLM", MINILM_MARGIN)
 
 
