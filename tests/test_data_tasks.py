@@ -7,6 +7,7 @@ import pytest
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from selfsup.data import ToyWorld, majority_baseline
+from selfsup.data.qa_who import who_qa
 from selfsup.data.templates import HELD_OUT_ADJECTIVES, NEGATIVE, POSITIVE, SEEN_ADJECTIVES
 from selfsup.data.world import CITY_COUNTRY, surface
 
@@ -318,3 +319,38 @@ def test_majority_baseline_by_hand():
         }
     )
     assert majority_baseline(dd) == 0.25
+
+
+@pytest.mark.parametrize("n_people", [3, 4])
+def test_who_qa_answers_with_the_name_that_comes_before_its_fact(tw, n_people):
+    dd = who_qa(tw.world, SIZES, n_people=n_people)
+    keys = {s: {(r["question"], r["context"]) for r in dd[s]} for s in dd}
+    assert [len(keys[s]) for s in ("train", "validation", "test")] == list(SIZES)
+    assert not keys["train"] & keys["validation"] and not keys["train"] & keys["test"]
+    assert not keys["validation"] & keys["test"]
+    places, kinds = Counter(), Counter()
+    for r in dd["train"]:
+        tokens, q = r["tokens"], r["question"].split()
+        assert q[0] == "who" and q[-1] == "?"
+        value = q[-2]
+        assert tokens.count(value) == 1  # the asked city or company is named once
+        sentences = " ".join(tokens).split(" . ")
+        assert len(sentences) == n_people
+        at = tokens.index(value)
+        ends = [i for i, t in enumerate(tokens) if t == "."]
+        start = max([e + 1 for e in ends if e < at], default=0)
+        assert (r["start_token"], r["end_token"]) == (start, start + 1)  # the name opens the value's sentence
+        person = tw.world.by_name[r["answer_text"]]
+        assert r["answer_text"] == " ".join(tokens[start : start + 2])
+        assert r["context"][r["answer_start"] :].startswith(r["answer_text"])
+        if q[1:3] == ["was", "born"]:
+            assert person.born_in == value
+        else:
+            assert q[1:3] == ["works", "for"] and surface(person.works_for) == value
+        kinds[q[1]] += 1
+        places[sum(e < start for e in ends)] += 1
+        names = [" ".join(s.split()[:2]) for s in sentences]
+        assert len(set(names)) == n_people and all(n in tw.world.by_name for n in names)  # name first, each once
+    assert min(places.values()) > SIZES[0] / n_people / 2 and len(places) == n_people  # the place is no clue
+    assert kinds["was"] == kinds["works"] == SIZES[0] / 2
+    assert majority_baseline(dd) < 0.1

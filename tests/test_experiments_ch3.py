@@ -6,15 +6,16 @@ The book's build asserts the book-preset checks; these tests check that the piec
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from selfsup import flops
 from selfsup.bert import BertConfig, BertModel
 from selfsup.experiments import REGISTRY, ch2, ch3
-from selfsup.experiments.ch3_embryology import majority, snapshots
+from selfsup.experiments.ch3_embryology import majority, ridge_probe, snapshots
 from selfsup.experiments.pretraining import NextTokenCollator, PretrainSettings
-from selfsup.experiments.zoo import bert_preset, toy_bert
+from selfsup.experiments.zoo import bert_preset, toy_bert, toy_tokenizer
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: a fresh model cache for this module
 
@@ -84,8 +85,12 @@ def test_scratch_checks_fail_when_scratch_wins(scratch):
 
 def test_bidirectional_vs_ltr_pretrains_one_encoder_two_ways():
     r = ch3.bidirectional_vs_ltr(seed=0, preset="tiny")
-    assert set(r.qa) == {*ch3.ARMS, "no pre-training"}
-    assert all(0 <= v <= 1 for v in r.qa.values())
+    assert set(r.qa) == set(ch3.QA_TASKS)
+    for task in ch3.QA_TASKS:
+        assert set(r.qa[task]) == {*ch3.ARMS, "no pre-training"}
+        assert all(0 <= v <= 1 for v in r.qa[task].values())
+        assert r.gap(task) == r.qa[task]["bidirectional (MLM)"] - r.qa[task]["left-to-right (LM)"]
+    assert r.majority[ch3.BEFORE] < 0.2  # no one name answers who-QA
     mlm, _ = toy_bert(0, "tiny", objective="mlm")
     ltr, _ = toy_bert(0, "tiny", objective="causal")
     assert ltr.config.causal and not mlm.config.causal
@@ -93,7 +98,33 @@ def test_bidirectional_vs_ltr_pretrains_one_encoder_two_ways():
     # the same steps and batches; the left-to-right head scores every token, MLM's only the masked ones
     left, bi = r.pretrain_flops["left-to-right (LM)"], r.pretrain_flops["bidirectional (MLM)"]
     assert left > bi
-    assert r.gap == r.qa["bidirectional (MLM)"] - r.qa["left-to-right (LM)"]
+
+
+def test_who_task_marks_the_name_word_pieces_before_the_fact():
+    data, majority = ch3.who_task(0, (20, 5, 5))
+    tok = toy_tokenizer()
+    for e in data["train"]:
+        pieces = tok.convert_ids_to_tokens(e["input_ids"])
+        question = pieces[1 : pieces.index("[SEP]")]
+        answer = tok.convert_tokens_to_string(pieces[e["start_positions"] : e["end_positions"] + 1])
+        assert e["token_type_ids"][e["start_positions"]] == 1  # in the context, not the question
+        value = tok.convert_tokens_to_string(question[question.index("in" if "born" in question else "for") + 1 : -1])
+        after = tok.convert_tokens_to_string(pieces[e["end_positions"] + 1 :])
+        assert len(answer.split()) == 2 and value in after.split(".")[0].split()  # its fact follows the name
+    assert 0 <= majority < 0.5
+
+
+def test_direction_checks_follow_the_gaps():
+    exp = REGISTRY["ch3.bidirectional_vs_ltr"]
+    arms = ("bidirectional (MLM)", "left-to-right (LM)", "no pre-training")
+
+    def result(after: tuple, before: tuple) -> ch3.DirectionResult:
+        qa = {ch3.AFTER: dict(zip(arms, after, strict=True)), ch3.BEFORE: dict(zip(arms, before, strict=True))}
+        return ch3.DirectionResult(qa, qa, {}, {}, {}, 0.0)
+
+    assert all(ok for _, ok, _ in exp.outcomes(result((0.45, 0.55, 0.3), (0.2, 0.7, 0.2))))
+    bert_like = {claim: ok for claim, ok, _ in exp.outcomes(result((0.6, 0.45, 0.3), (0.9, 0.45, 0.2)))}
+    assert [ok for ok in bert_like.values()] == [True, False, True, False]  # BERT's direction fails these
 
 
 def test_embryology_probes_every_snapshot():
@@ -110,6 +141,32 @@ def test_arrival_is_the_first_step_with_most_of_the_change():
     assert r.arrival("pos") == 20  # 0.2 + 0.9 * 0.8 = 0.92
     assert r.arrival("mlm_loss") == 20  # 5 - 0.9 * 3 = 2.3
     assert r.arrival("sentiment") == 30
+
+
+def test_embryology_checks_reject_a_model_that_learned_nothing_or_everything():
+    exp = REGISTRY["ch3.embryology"]
+    steps = list(ch3.EMBRYOLOGY["book"].steps)
+    flat = ch3.EmbryologyResult(steps, [6.9, 6.8, 6.6, 6.0, 5.0, 4.5, 4.3], [0.9] * 7, [0.5] * 7, {"sentiment": 0.5}, 0)
+    held = [ok for _, ok, _ in exp.outcomes(flat)]
+    assert held == [False, False, True]  # late MLM loss and no POS gain fail; flat sentiment holds
+    early = ch3.EmbryologyResult(
+        steps,
+        [6.9, 5, 4.9, 4.6, 4.5, 4.4, 4.3],
+        [0.87, 0.9, 0.9, 0.91, 0.91, 0.92, 0.93],
+        [0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9],
+        {"sentiment": 0.5},
+        0,
+    )
+    assert [ok for _, ok, _ in exp.outcomes(early)] == [True, True, False]  # a sentiment that arrived fails
+
+
+def test_ridge_probe_separates_what_is_linear_and_not_noise():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 8))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+    assert ridge_probe(x[:300], y[:300], x[300:], y[300:]) > 0.95
+    noise = rng.integers(0, 2, 400)
+    assert abs(ridge_probe(x[:300], noise[:300], x[300:], noise[300:]) - 0.5) < 0.15
 
 
 def test_majority_counts_words_for_tags():
