@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from selfsup.data import ToyWorld, shift_ids
-from selfsup.data.chinese import to_english_words
+from selfsup.data.chinese import COMMON_CHARACTERS, DIGITS, KNOWN, lexicon, to_english_words
 
 CJK = re.compile(r"[\u4e00-\u9fa5\u3007\u3002\uff0c\uff1f]+")
 
@@ -37,6 +37,14 @@ def test_dictionary_is_a_bijection_between_disjoint_vocabularies(tw):
         assert re.fullmatch(r"[a-z0-9.,?]+", e), e
     assert senses["apple#fruit"] == "苹果" and senses["apple#company"] == "苹果公司"
     assert senses["bank#money"] == "银行" and d["1990"] == "一九九〇年"
+
+
+def test_made_up_words_use_common_characters_only():
+    # GB2312 level 1: every Chinese font has these, so no page or figure shows a box for a toy word
+    assert len(COMMON_CHARACTERS) == len(set(COMMON_CHARACTERS)) == 3755
+    assert COMMON_CHARACTERS[0] == "啊" and COMMON_CHARACTERS[-1] == "座"
+    allowed = set(COMMON_CHARACTERS) | set(DIGITS) | {c for w in KNOWN.values() for c in w} | {"年"}
+    assert {c for w in lexicon().values() for c in w if not w.isascii()} <= allowed
 
 
 def test_parallel_sentences_translate_word_by_word(tw):

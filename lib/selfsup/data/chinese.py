@@ -60,6 +60,15 @@ KNOWN = {
     "computer": "电脑",
 }
 DIGITS = "〇一二三四五六七八九"
+# The made-up words are drawn from GB2312's first level: the 3,755 most common characters, which every Chinese
+# font has (the book's web font too). Drawn from all of U+4E00-U+9FA5, a third of them were rare characters
+# that the web font lacks, and pages showed boxes for them.
+COMMON_CHARACTERS = tuple(
+    bytes((row, cell)).decode("gb2312")
+    for row in range(0xB0, 0xD8)
+    for cell in range(0xA1, 0xFF)
+    if (row, cell) < (0xD7, 0xFA)
+)
 
 
 @cache
@@ -91,7 +100,7 @@ def lexicon() -> dict[str, str]:
             out[lex] = "".join(DIGITS[int(d)] for d in lex) + "年"
         else:
             while True:
-                word = "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(rng.choice((1, 2, 2))))
+                word = "".join(rng.choice(COMMON_CHARACTERS) for _ in range(rng.choice((1, 2, 2))))
                 if word not in used:
                     break
             used.add(word)
