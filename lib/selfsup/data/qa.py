@@ -23,6 +23,18 @@ from selfsup.data.splits import build_splits
 from selfsup.data.templates import FACT_TEMPLATES, QUESTION_TEMPLATES
 from selfsup.data.world import Person, World
 
+# The columns of an extractive-QA example (`qa` here, `qa_who.who_qa` too).
+SPAN_FEATURES = Features(
+    {
+        "question": Value("string"),
+        "context": Value("string"),
+        "answer_text": Value("string"),
+        "answer_start": Value("int32"),
+        "tokens": [Value("string")],
+        "start_token": Value("int32"),
+        "end_token": Value("int32"),
+    }
+)
 # Each asked relation, and its twin of the same answer type that the context always states too.
 QA_TWINS = {"born_in": "lives_in", "lives_in": "born_in", "likes": "dislikes", "dislikes": "likes"}
 QA_OTHERS = ("works_for", "job", "born_year", "pet")  # two of these fill the context with other facts
@@ -105,18 +117,7 @@ def qa(
             "end_token": span[1],
         }
 
-    features = Features(
-        {
-            "question": Value("string"),
-            "context": Value("string"),
-            "answer_text": Value("string"),
-            "answer_start": Value("int32"),
-            "tokens": [Value("string")],
-            "start_token": Value("int32"),
-            "end_token": Value("int32"),
-        }
-    )
-    return build_splits(make, lambda ex: (ex["question"], ex["context"]), sizes, features)
+    return build_splits(make, lambda ex: (ex["question"], ex["context"]), sizes, SPAN_FEATURES)
 
 
 def fact_qa(world: World, sizes: tuple[int, int, int], language: str = "en", seed: int = 0) -> DatasetDict:

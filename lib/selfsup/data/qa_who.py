@@ -13,27 +13,15 @@ from __future__ import annotations
 
 import random
 
-from datasets import DatasetDict, Features, Value
+from datasets import DatasetDict
 
 from selfsup.data.chinese import ordered, spell
 from selfsup.data.grammar import Template
 from selfsup.data.language import Speaker, name_words
-from selfsup.data.qa import _question
+from selfsup.data.qa import SPAN_FEATURES, _question
 from selfsup.data.splits import build_splits
 from selfsup.data.templates import FACT_TEMPLATES
 from selfsup.data.world import World
-
-SPAN_FEATURES = Features(
-    {
-        "question": Value("string"),
-        "context": Value("string"),
-        "answer_text": Value("string"),
-        "answer_start": Value("int32"),
-        "tokens": [Value("string")],
-        "start_token": Value("int32"),
-        "end_token": Value("int32"),
-    }
-)  # the columns of `qa.qa`
 
 # Who-QA: the asked kind -> the relation its one sentence states; the other people state other relations.
 WHO_QA = {"who_born_in": "born_in", "who_works_for": "works_for"}
