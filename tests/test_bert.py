@@ -90,6 +90,17 @@ def test_loss_is_mlm_plus_nsp_and_ignores_minus_100():
     torch.testing.assert_close(nsp_only.loss, nsp_loss)
 
 
+def test_nsp_ignores_pairs_labelled_minus_100_and_a_batch_of_only_those_has_zero_loss():
+    torch.manual_seed(0)
+    model = BertForPretraining(tiny())
+    ids, tt = batch()
+    out = model(ids, token_type_ids=tt, next_sentence_label=torch.tensor([1, -100, 0]))
+    kept = F.cross_entropy(out.nsp_logits[[0, 2]], torch.tensor([1, 0]))
+    torch.testing.assert_close(out.nsp_loss, kept)
+    none = model(ids, token_type_ids=tt, next_sentence_label=torch.full((3,), -100))
+    assert none.loss.item() == 0.0
+
+
 def test_a_batch_with_no_masked_position_has_zero_mlm_loss_not_nan():
     torch.manual_seed(0)
     model = BertForPretraining(tiny())

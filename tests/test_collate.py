@@ -1,5 +1,7 @@
 """Tests for selfsup.data.collate: padding and the MLM, causal-LM and seq2seq collators."""
 
+import random
+
 import pytest
 import torch
 
@@ -197,3 +199,41 @@ def test_seq2seq_permutation_needs_sentences():
     batch = Seq2SeqCollator(PAD_ID, "permutation", generator=gen(0))([{"sentences": [[10, 11], [12], [13, 14]]}])
     assert batch["labels"].tolist() == [[10, 11, 12, 13, 14]]
     assert sorted(batch["input_ids"][0].tolist()) == [10, 11, 12, 13, 14]
+
+
+# --- length-grouped batches ---------------------------------------------------------------------------------
+
+
+def test_length_grouped_batches_visit_every_example_once_with_little_padding():
+    from selfsup.data.batching import LengthGroupedBatches
+
+    rng = random.Random(0)
+    lengths = [rng.randint(5, 64) for _ in range(1000)]
+    g = torch.Generator().manual_seed(0)
+    sampler = LengthGroupedBatches(lengths, batch_size=32, generator=g)
+    epoch = list(sampler)
+    assert len(epoch) == len(sampler) == 32  # ceil(1000 / 32)
+    assert sorted(i for b in epoch for i in b) == list(range(1000))
+    assert all(len(b) == 32 for b in epoch if len(b) != 1000 % 32)
+
+    def real_share(batches):
+        padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+        return sum(lengths[i] for b in batches for i in b) / padded
+
+    shuffled = torch.randperm(1000, generator=torch.Generator().manual_seed(1)).tolist()
+    random_batches = [shuffled[k : k + 32] for k in range(0, 1000, 32)]
+    assert real_share(random_batches) < 0.65 < 0.9 < real_share(epoch)
+    # not sorted overall: long and short batches are interleaved
+    maxima = [max(lengths[i] for i in b) for b in epoch]
+    assert maxima != sorted(maxima) and maxima != sorted(maxima, reverse=True)
+    # a new epoch is a new order; the same seed gives the same epoch
+    assert list(sampler) != epoch
+    assert list(LengthGroupedBatches(lengths, 32, generator=torch.Generator().manual_seed(0))) == epoch
+
+
+@pytest.mark.parametrize(("lengths", "batch_size", "group"), [([], 4, 16), ([3, 4], 0, 16), ([3, 4], 2, 0)])
+def test_length_grouped_batches_reject_bad_settings(lengths, batch_size, group):
+    from selfsup.data.batching import LengthGroupedBatches
+
+    with pytest.raises(ValueError, match="must be at least 1|no examples"):
+        LengthGroupedBatches(lengths, batch_size, group=group)

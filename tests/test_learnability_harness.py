@@ -12,14 +12,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 import learnability  # noqa: E402
 import learnability_sweep  # noqa: E402
 
+from selfsup.bert import BertForPretraining  # noqa: E402
 from selfsup.data import ToyWorld  # noqa: E402
-from selfsup.experiments.pretraining import pack  # noqa: E402
+from selfsup.experiments.finetuning import FINETUNE_DROPOUT, head_for  # noqa: E402
+from selfsup.experiments.pretraining import PretrainSettings, bert_config, pack  # noqa: E402
 from selfsup.tokenizer import train_wordpiece  # noqa: E402
 
 
@@ -44,9 +47,29 @@ def test_pack_makes_bert_pairs_within_the_length(world_and_tok, nsp):
         assert set(types[: first_sep + 1]) == {0} and set(types[first_sep + 1 :]) <= {1}
     labels = [p.get("next_sentence_label") for p in pieces]
     if nsp:
-        assert 0.4 < sum(labels) / len(labels) < 0.6
+        paired = [(p, label) for p, label in zip(pieces, labels, strict=True) if 1 in p["token_type_ids"]]
+        assert all(label == -100 for p, label in zip(pieces, labels, strict=True) if 1 not in p["token_type_ids"])
+        assert 0.4 < sum(label for _, label in paired) / len(paired) < 0.6
+        # the same pieces without NSP: a NotNext pair is exactly as long as the real pair it replaces
+        plain = [p for p in pack(docs, tok, 40) if 1 in p["token_type_ids"]]
+        assert [len(p["input_ids"]) for p, _ in paired] == [len(p["input_ids"]) for p in plain]
+        replaced = [(p, q) for (p, label), q in zip(paired, plain, strict=True) if label == 1]
+        assert all(p["input_ids"] != q["input_ids"] for p, q in replaced)
     else:
         assert labels == [None] * len(labels)
+
+
+def test_pretraining_runs_without_dropout_and_fine_tuning_with_it():
+    settings = PretrainSettings(d_model=32, n_layers=1, n_heads=2)
+    assert bert_config(300, settings).dropout == 0.0
+    assert bert_config(300, settings.replace(dropout=0.2)).dropout == 0.2
+    body = BertForPretraining(bert_config(300, settings))
+    tuned = head_for("sentiment", body, 300, settings)
+    probe = head_for("sentiment", body, 300, settings, frozen=True)
+    scratch = head_for("pos", None, 300, settings)
+    assert tuned.bert.config.dropout == scratch.bert.config.dropout == FINETUNE_DROPOUT > 0
+    assert probe.bert.config.dropout == 0.0
+    assert torch.equal(tuned.bert.embeddings.word.weight, body.bert.embeddings.word.weight)
 
 
 def test_seed_data_from_the_cache_equals_fresh_data(tmp_path):

@@ -239,6 +239,8 @@ class BertForPretraining(nn.Module):
             mlm_loss = F.cross_entropy(logits, labels[hidden], reduction="sum") / max(logits.size(0), 1)
             loss = mlm_loss
         if next_sentence_label is not None:
-            nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.flatten())
+            # A pair labelled -100 has no NSP target (a one-sentence piece); a batch of only those has loss 0.
+            nsp_target = next_sentence_label.flatten()
+            nsp_loss = F.cross_entropy(nsp_logits, nsp_target, reduction="sum") / max((nsp_target != -100).sum(), 1)
             loss = nsp_loss if loss is None else loss + nsp_loss
         return BertPretrainingOutput(loss, logits, nsp_logits, mlm_loss, nsp_loss, out.hidden_states)

@@ -217,8 +217,10 @@ def mlm_mix(seed: int = 0, preset: str = "book", device: str = "cpu") -> MixResu
 # NSP on and off
 
 # The seed-to-seed spread of fine-tuned NLI accuracy at the book preset: the larger range (max - min over seeds
-# 0-4) of the two models, 0.196, rounded up (benchmarks/results/exploration/ch1.json). NLI after 300 steps of
-# pre-training and 300 of fine-tuning varies a lot from seed to seed; a difference within it says nothing.
+# 0-4) of the two models, 0.196, rounded up (benchmarks/results/exploration/ch1.json; with the length-matched
+# NSP pairs and length-grouped batches of 2026-12-03 the ranges are 0.226 and 0.204, and the band was kept).
+# NLI after 300 steps of pre-training and 300 of fine-tuning varies a lot from seed to seed; a difference
+# within it says nothing.
 NLI_NOISE_BAND = 0.2
 
 
@@ -257,15 +259,14 @@ def _nsp_numbers(r: NspResult) -> dict[str, float]:
         "model scores 90.5 on NSP but 52.0 on sentence order"
     ),
     checks=[
+        # With a random B cut to fit, a pair's length gave its label away and the head scored 0.61-0.67;
+        # with the NotNext B as long as the real one (pretraining.pack), only content is left, and 300 steps
+        # of a tiny model do not learn it. The check states that finding at this scale.
         Check(
-            "the NSP head tells a real next text from a random one better than chance (balanced accuracy > 0.55)",
-            lambda r: r.nsp_accuracy > 0.55,
-            lambda r: f"{r.nsp_accuracy:.3f}",
-        ),
-        Check(
-            "the same head cannot tell the right order from the swapped one (|balanced accuracy - 0.5| < 0.05)",
-            lambda r: abs(r.order_accuracy - 0.5) < 0.05,
-            lambda r: f"{r.order_accuracy:.3f}; swapped pairs called IsNext: {r.swapped_called_next:.3f}",
+            "with lengths matched, the NSP head does not tell a real next text from a random one "
+            "(balanced accuracy < 0.55)",
+            lambda r: r.nsp_accuracy < 0.55,
+            lambda r: f"{r.nsp_accuracy:.3f}; order pairs {r.order_accuracy:.3f}",
         ),
         Check(
             "at equal steps, the MLM loss is higher with NSP than without (by > 0.2 nats)",

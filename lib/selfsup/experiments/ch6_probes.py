@@ -7,7 +7,6 @@ transfer(body, tok, s, train=("en",), test="zh", ...)    fine-tune on one langua
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from selfsup.experiments.ch6_bilingual import (
     transfer_data,
     vocab_size,
 )
-from selfsup.experiments.finetuning import NUM_LABELS, accuracy, collate, encode
+from selfsup.experiments.finetuning import NUM_LABELS, accuracy, collate, encode, finetune_config
 from selfsup.experiments.pretraining import PretrainSettings, bert_config
 from selfsup.experiments.zoo import toy_world
 from selfsup.heads import BertForSequenceClassification, BertForTokenClassification, freeze
@@ -170,9 +169,7 @@ def classifier(
 
     With `frozen`, the body gets no gradient and no dropout: only the head learns (a probe).
     """
-    config = body.config if body is not None else bert_config(vocab, p)
-    if frozen:
-        config = dataclasses.replace(config, dropout=0.0)
+    config = finetune_config(body.config if body is not None else bert_config(vocab, p), frozen)
     if task == "pos":
         model = BertForTokenClassification(config, NUM_LABELS["pos"])
     else:

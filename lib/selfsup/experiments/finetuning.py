@@ -19,7 +19,7 @@ from datasets import DatasetDict
 from torch import nn
 from torch.utils.data import DataLoader
 
-from selfsup.bert import BertForPretraining, BertModel
+from selfsup.bert import BertConfig, BertForPretraining, BertModel
 from selfsup.data import ToyWorld
 from selfsup.data.collate import pad_sequences
 from selfsup.experiments.pretraining import PretrainSettings, bert_config
@@ -136,6 +136,16 @@ def accuracy(task: str, model: nn.Module, feats: list[dict], batch_size: int = 6
     return right / total
 
 
+# Dropout while fine-tuning the whole model (BERT's 0.1): a few hundred labelled examples overfit without it.
+# Pre-training runs without (pretraining.PretrainSettings.dropout); a frozen body has none.
+FINETUNE_DROPOUT = 0.1
+
+
+def finetune_config(config: BertConfig, frozen: bool) -> BertConfig:
+    """The body's config for a task model: FINETUNE_DROPOUT when it is fine-tuned, none when frozen."""
+    return dataclasses.replace(config, dropout=0.0 if frozen else FINETUNE_DROPOUT)
+
+
 def head_for(
     task: str,
     body: BertModel | BertForPretraining | None,
@@ -155,10 +165,7 @@ def head_for(
     else:
         cls, extra = BertForSequenceClassification, (NUM_LABELS.get(task, 2),)
     source = body.bert if isinstance(body, BertForPretraining) else body
-    config = source.config if source is not None else bert_config(vocab_size, s)
-    if frozen:
-        config = dataclasses.replace(config, dropout=0.0)
-    model = cls(config, *extra)
+    model = cls(finetune_config(source.config if source is not None else bert_config(vocab_size, s), frozen), *extra)
     if source is not None:
         model.bert.load_state_dict(source.state_dict())
     if frozen:
